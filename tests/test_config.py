@@ -1,0 +1,60 @@
+import pytest
+import yaml
+
+from tf_vesselgan.config import ExperimentConfig, config_hash, load_config, save_config
+from tf_vesselgan.errors import ConfigError
+
+
+def write(tmp_path, text):
+    p = tmp_path / "exp.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_are_the_papers():
+    cfg = load_config(None)
+    assert cfg.data.patch_size == 96
+    assert (cfg.data.n_vessel, cfg.data.n_random) == (500, 500)
+    assert cfg.data.split.train == pytest.approx(41 / 66)
+
+
+@pytest.mark.parametrize("text, key, what", [
+    ("data:\n  patch_sise: 96\n", "data.patch_sise", "unknown key"),
+    ("data:\n  patch_size: big\n", "data.patch_size", "expected int"),
+    ("data:\n  patch_size: 4\n", "data.patch_size", "out of range"),
+    ("data:\n  compression: ZIP\n", "data.compression", "not one of"),
+    ("data:\n  split:\n    train: 0.5\n    val: 0.1\n    test: 0.1\n", "data.split", "sum to 1"),
+    ("seed: -3\n", "seed", "out of range"),
+    ("data:\n  label_map: {0: 0, 2: 5}\n", "data.label_map", "0 or 1"),
+    ("data: [1, 2]\n", "data", "expected a mapping"),
+])
+def test_bad_values_name_file_and_key(tmp_path, text, key, what):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg and f"'{key}'" in msg and what in msg
+
+
+def test_config_is_frozen_and_round_trips(tmp_path):
+    cfg = load_config(write(tmp_path, "name: x\ndata:\n  patch_size: 32\n  label_map: {0: 0, 2: 1}\n"))
+    with pytest.raises(Exception):
+        cfg.name = "y"
+    save_config(cfg, tmp_path / "resolved.yaml")
+    again = load_config(tmp_path / "resolved.yaml")
+    assert again == cfg and config_hash(again) == config_hash(cfg)
+    assert yaml.safe_load((tmp_path / "resolved.yaml").read_text())["data"]["patch_size"] == 32
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "data: [\n"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_overrides_are_checked_too():
+    with pytest.raises(ConfigError, match="data.n_vessel"):
+        load_config(None, {"data": {"n_vessel": "many"}})
+    assert load_config(None, {"seed": 7}).seed == 7
+    assert isinstance(load_config(None), ExperimentConfig)

@@ -1,0 +1,66 @@
+"""The `vesselgan` command: argument parsing only; each subcommand calls a library function.
+
+Expected errors (`UserError`) become one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tf_vesselgan.errors import UserError
+
+
+def _shape(text: str) -> int:
+    v = int(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tf_vesselgan.cli import commands
+
+    p = argparse.ArgumentParser(prog="vesselgan", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"%(prog)s {__import__('tf_vesselgan').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("phantom", help="write the built-in TOF-MRA-like phantom data set")
+    s.add_argument("--out", required=True, help="output folder (images/, labels/, masks/)")
+    s.add_argument("--cases", type=_shape, default=6)
+    s.add_argument("--shape", type=_shape, nargs=3, default=[128, 128, 64], metavar=("X", "Y", "Z"))
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=commands.phantom)
+
+    s = sub.add_parser("patches", help="validate NIfTI cases, split by patient, write patch shards")
+    s.add_argument("--data", required=True, help="images/+labels/ folder or nnU-Net v2 data set")
+    s.add_argument("--out", required=True, help="output patches folder")
+    s.add_argument("--config", help="experiment YAML (its data: section is used)")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=commands.patches)
+
+    s = sub.add_parser("info", help="per-case summary of a data folder")
+    s.add_argument("--data", required=True)
+    s.set_defaults(func=commands.info)
+
+    for extra in commands.EXTRA_PARSERS:
+        extra(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"vesselgan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vesselgan {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

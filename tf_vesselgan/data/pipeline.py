@@ -1,0 +1,94 @@
+"""tf.data streaming of patch shards: parse, normalise, shuffle, batch, prefetch.
+
+Never holds more than the shuffle buffer in memory. Works with
+`strategy.distribute_datasets_from_function` through `input_context`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from tf_vesselgan.data.build import read_manifest
+from tf_vesselgan.data.records import decode
+from tf_vesselgan.errors import DataError
+
+
+def minmax_to_unit(image: tf.Tensor) -> tf.Tensor:
+    """Per-patch min-max scaling to [-1, 1] (GAN input); a flat patch maps to -1."""
+    lo = tf.reduce_min(image)
+    hi = tf.reduce_max(image)
+    return 2.0 * (image - lo) / tf.maximum(hi - lo, 1e-8) - 1.0
+
+
+def make_dataset(patches_dir, split: str = "train", batch_size: int = 32, mode: str = "gan",
+                 shuffle: bool = True, seed: int = 0, repeat: bool = False,
+                 deterministic: bool = True, shuffle_buffer: int = 4096,
+                 drop_remainder: bool = True, input_context: tf.distribute.InputContext | None = None,
+                 normalization: str | None = None) -> tf.data.Dataset:
+    """Streams (normalised) patch pairs.
+
+    Args:
+        mode: "gan" → float32 [B, P, P, 2] (image in [-1,1], label {0,1});
+              "unet" → (image [B,P,P,1] z-scored, label float32 [B,P,P,1]).
+        input_context: when given, shards files per input pipeline and uses the
+            per-replica batch size.
+        normalization: U-net only; "global" (training statistics from the manifest)
+            or "per_patch"; defaults to the manifest's choice.
+    """
+    manifest = read_manifest(patches_dir)
+    if split not in manifest["shards"]:
+        raise DataError(f"{patches_dir}: no split '{split}'")
+    size = manifest["patch_size"]
+    files = [str(Path(patches_dir) / s["file"]) for s in manifest["shards"][split] if s["count"] > 0]
+    if not files:
+        raise DataError(f"{patches_dir}: split '{split}' has no patches")
+    compression = "GZIP" if manifest.get("compression") == "GZIP" else ""
+    norm = normalization or manifest["normalization"]["unet"]
+    mean = float(manifest["normalization"]["mean"])
+    std = float(manifest["normalization"]["std"]) or 1.0
+
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+        if input_context.num_input_pipelines > 1 and len(files) >= input_context.num_input_pipelines:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
+                       cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE,
+                       deterministic=deterministic)
+    if input_context is not None and input_context.num_input_pipelines > 1 and len(files) < input_context.num_input_pipelines:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+
+    def gan_map(serialized):
+        ex = decode(serialized, size)
+        image = minmax_to_unit(ex["image"])
+        label = tf.cast(ex["label"], tf.float32)
+        return tf.stack([image, label], axis=-1)
+
+    def unet_map(serialized):
+        ex = decode(serialized, size)
+        image = ex["image"]
+        if norm == "per_patch":
+            m, v = tf.nn.moments(image, axes=[0, 1])
+            image = (image - m) / tf.maximum(tf.sqrt(v), 1e-6)
+        else:
+            image = (image - mean) / std
+        return image[..., None], tf.cast(ex["label"], tf.float32)[..., None]
+
+    ds = ds.map(gan_map if mode == "gan" else unet_map, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=deterministic)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    ds = ds.with_options(options)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def count_patches(patches_dir, split: str) -> int:
+    return int(read_manifest(patches_dir)["counts"].get(split, 0))
