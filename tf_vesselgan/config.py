@@ -60,12 +60,43 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class GANConfig:
+    """GAN architecture and training (defaults: the paper's WGAN-GP-SN at paper width)."""
+
+    arch: str = _opt("wgan-gp-sn", choices=("dcgan", "wgan-gp", "wgan-gp-sn"))
+    latent_dim: int = _opt(100, 1, 4096)
+    width: float = _opt(1.0, 0.001, 4.0)
+    batch_size: int = _opt(300, 1, 100_000)
+    epochs: int = _opt(180, 1, 100_000)
+    steps_per_epoch: int | None = _opt(None, 1, 10_000_000)  # cap per epoch (demos)
+    n_critic: int = _opt(5, 1, 100)
+    gp_weight: float = _opt(10.0, 0.0, 1e6)
+    # None = the paper's per-architecture value (DCGAN 3e-4, β1 0.5; WGAN 1e-4, β (0, 0.9))
+    d_learning_rate: float | None = _opt(None, 0.0, 1.0)
+    g_learning_rate: float | None = _opt(None, 0.0, 1.0)
+    beta_1: float | None = _opt(None, 0.0, 1.0)
+    beta_2: float | None = _opt(None, 0.0, 1.0)
+    label_smoothing: bool = True
+    feature_matching: str = _opt("replace", choices=("replace", "add", "off"))
+    feature_matching_weight: float = _opt(1.0, 0.0, 1e6)
+    minibatch_discrimination: bool = True
+    label_threshold: float = _opt(0.8, -1.0, 1.0)
+    threshold_in_training: bool = False
+    checkpoint_every: int = _opt(1, 1, 100_000)
+    keep_checkpoints: int = _opt(3, 1, 1000)
+    image_grid: int = _opt(16, 0, 256)
+    strategy: str = _opt("auto", choices=("auto", "default", "mirrored", "multiworker"))
+    devices: list[str] | None = None
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Top-level config; each stage reads its own section."""
 
     name: str = "default"
     seed: int = _opt(1, 0, 2**31 - 1)
     data: DataConfig = field(default_factory=DataConfig)
+    gan: GANConfig = field(default_factory=GANConfig)
 
 
 # ----------------------------------------------------------------------------- loading

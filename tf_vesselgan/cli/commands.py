@@ -6,9 +6,6 @@ from pathlib import Path
 
 from tf_vesselgan.errors import UserError
 
-EXTRA_PARSERS: list = []  # later stages register their sub-parsers here
-
-
 def phantom(args) -> int:
     from tf_vesselgan.data.phantom import write_phantom_dataset
     from tf_vesselgan.utils.progress import atomic_output_dir
@@ -55,3 +52,64 @@ def require_dir(path, what: str) -> Path:
     if not p.is_dir():
         raise UserError(f"{what} {p} does not exist")
     return p
+
+
+def _gan_overrides(args) -> dict:
+    g = {k: v for k, v in {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size,
+                           "width": args.width, "steps_per_epoch": args.steps_per_epoch}.items() if v is not None}
+    over = {"gan": g}
+    if args.seed is not None:
+        over["seed"] = args.seed
+    return over
+
+
+def train_gan(args) -> int:
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.training.run_folder import load_run_config
+
+    over = _gan_overrides(args)
+    if args.resume:
+        cfg = load_run_config(args.out, over)
+    else:
+        if args.arch is None and args.config is None:
+            raise UserError("--arch is required (or a --config whose gan.arch is set)")
+        cfg = load_config(args.config, over)
+    require_dir(args.patches, "patches folder")
+    from tf_vesselgan.training.gan_trainer import train_gan as run
+
+    r = run(args.patches, args.out, cfg, resume=args.resume)
+    if r["interrupted"]:
+        print(f"train-gan: interrupted by {r['interrupted']} after {r['epochs_done']} complete epochs; "
+              f"checkpoint saved; continue with --resume -> {args.out}")
+        return 130 if r["interrupted"] == "SIGINT" else 143
+    print(f"train-gan: {cfg.gan.arch}, {r['epochs_done']} epochs in {r['seconds']:.1f} s -> {args.out}")
+    return 0
+
+
+def sample(args) -> int:
+    from tf_vesselgan.training.gan_trainer import restore_generator
+    from tf_vesselgan.training.sampling import write_samples
+
+    require_dir(args.run, "run folder")
+    gen, cfg = restore_generator(args.run)
+    thr = cfg.gan.label_threshold if args.threshold is None else args.threshold
+    t0 = time.perf_counter()
+    write_samples(gen, args.n, args.out, seed=args.seed, threshold=thr, fmt=args.format,
+                  overwrite=args.overwrite, meta={"arch": cfg.gan.arch, "width": cfg.gan.width})
+    print(f"sample: {args.n} pairs ({args.format}) in {time.perf_counter() - t0:.1f} s -> {args.out}")
+    return 0
+
+
+def info_model(args) -> int:
+    from tf_vesselgan.models.critic import build_critic
+    from tf_vesselgan.models.generator import build_generator
+
+    try:
+        g = build_generator(100, args.width, args.patch_size)
+        d = build_critic(args.arch, args.width, args.patch_size)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"{args.arch} at width {args.width:g}, patch {args.patch_size}:")
+    print(f"  generator {g.count_params():>12,d} parameters")
+    print(f"  critic    {d.count_params():>12,d} parameters")
+    return 0

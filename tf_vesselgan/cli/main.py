@@ -44,8 +44,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True)
     s.set_defaults(func=commands.info)
 
-    for extra in commands.EXTRA_PARSERS:
-        extra(sub)
+    s = sub.add_parser("train-gan", help="train DCGAN / WGAN-GP / WGAN-GP-SN on patch shards")
+    s.add_argument("--arch", choices=["dcgan", "wgan-gp", "wgan-gp-sn"])
+    s.add_argument("--patches", required=True, help="output folder of `vesselgan patches`")
+    s.add_argument("--out", required=True, help="run folder")
+    s.add_argument("--config", help="experiment YAML (its gan: section)")
+    s.add_argument("--epochs", type=_shape)
+    s.add_argument("--batch-size", type=_shape)
+    s.add_argument("--width", type=float, help="multiplies the paper's channel counts (1.0 = paper)")
+    s.add_argument("--steps-per-epoch", type=_shape)
+    s.add_argument("--resume", action="store_true", help="continue the run folder from its last checkpoint")
+    s.add_argument("--seed", type=int)
+    s.set_defaults(func=commands.train_gan)
+
+    s = sub.add_parser("sample", help="synthetic image+label pairs from a trained GAN run")
+    s.add_argument("--run", required=True)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threshold", type=float, help="label threshold (default: the run's, 0.8)")
+    s.add_argument("--format", choices=["npz", "nifti", "png"], default="npz")
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=commands.sample)
+
+    s = sub.add_parser("info-model", help="parameter counts of the generator and critic")
+    s.add_argument("--arch", choices=["dcgan", "wgan-gp", "wgan-gp-sn"], default="wgan-gp-sn")
+    s.add_argument("--width", type=float, default=1.0)
+    s.add_argument("--patch-size", type=int, default=96)
+    s.set_defaults(func=commands.info_model)
     return p
 
 

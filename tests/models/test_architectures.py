@@ -1,0 +1,53 @@
+"""Generator/critic shapes, parameter counts, config round-trips."""
+import keras
+import numpy as np
+import pytest
+
+from tf_vesselgan.models.critic import build_critic
+from tf_vesselgan.models.generator import build_generator
+from tf_vesselgan.models.minibatch import MinibatchDiscrimination
+
+
+def test_generator_at_paper_width_matches_the_official_parameter_count():
+    g = build_generator(100, 1.0, 96)
+    assert g.output_shape == (None, 96, 96, 2)
+    # 5x5 transposed convs: 100*1536 + 1536*768 + 768*384 + 384*192 + 192*96 + 96*2 kernels,
+    # BN (gamma, beta, mean, var) after all but the last, bias on the last
+    kernels = 25 * (100 * 1536 + 1536 * 768 + 768 * 384 + 384 * 192 + 192 * 96 + 96 * 2)
+    bn = 4 * (1536 + 768 + 384 + 192 + 96)
+    assert g.count_params() == kernels + bn + 2
+    assert 42.9e6 < g.count_params() < 43.1e6
+    transposed = [l for l in g.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert len(transposed) == 6
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "wgan-gp", "wgan-gp-sn"])
+def test_critics_take_pairs_and_round_trip(kind):
+    d = build_critic(kind, 0.05, 96)
+    x = np.random.default_rng(0).normal(size=(3, 96, 96, 2)).astype(np.float32)
+    score, feat = d(x)
+    assert score.shape == (3, 1) and feat.shape[1:3] == (3, 3)
+    names = " ".join(type(l).__name__ for l in d.layers)
+    assert ("SpectralNormalization" in names) == (kind == "wgan-gp-sn")
+    assert ("GroupNormalization" in names) == (kind == "wgan-gp")
+    assert ("BatchNormalization" in names) == (kind == "dcgan")
+    clone = keras.Model.from_config(d.get_config(), custom_objects={"MinibatchDiscrimination": MinibatchDiscrimination})
+    clone.set_weights(d.get_weights())
+    assert np.allclose(clone(x)[0], score, atol=1e-5)
+
+
+def test_minibatch_discrimination_matches_numpy():
+    layer = MinibatchDiscrimination(num_kernels=3, kernel_dim=2)
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    out = keras.ops.convert_to_numpy(layer(x))
+    t = keras.ops.convert_to_numpy(layer.t)
+    m = (x @ t).reshape(4, 3, 2)
+    ref = np.array([[sum(np.exp(-np.abs(m[i, b] - m[j, b]).sum()) for j in range(4) if j != i)
+                     for b in range(3)] for i in range(4)])
+    assert np.allclose(out[:, :5], x) and np.allclose(out[:, 5:], ref, atol=1e-5)
+    assert MinibatchDiscrimination.from_config(layer.get_config()).num_kernels == 3
+
+
+def test_bad_patch_size_is_an_error():
+    with pytest.raises(ValueError, match="patch_size"):
+        build_generator(100, 0.1, 64)

@@ -1,0 +1,142 @@
+"""`vesselgan train-gan` / `sample` end to end on tiny patches: run folder, TensorBoard, resume."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_case
+
+GAN_YAML = """seed: 2
+data:
+  patch_size: 96
+  n_vessel: 8
+  n_random: 8
+  split: {train: 0.5, val: 0.25, test: 0.25}
+gan:
+  width: 0.03
+  batch_size: 4
+  n_critic: 2
+  epochs: 2
+  steps_per_epoch: 2
+  image_grid: 4
+"""
+
+
+@pytest.fixture(scope="module")
+def patches(tmp_path_factory):
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.data.build import build_patches
+
+    root = tmp_path_factory.mktemp("gan")
+    for i in range(4):
+        make_case(root / "data", f"c{i}", shape=(100, 100, 4), seed=i, n_vessels=60)
+    (root / "gan.yaml").write_text(GAN_YAML)
+    build_patches(root / "data", root / "patches", load_config(root / "gan.yaml"), progress=False)
+    return root
+
+
+def tb_tags(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    ea.Reload()
+    return ea.Tags()["tensors"], ea
+
+
+def test_train_resume_and_sample(patches, cli, tmp_path):
+    run = tmp_path / "run"
+    cfg = patches / "gan.yaml"
+    code, out, err = cli("train-gan", "--arch", "wgan-gp-sn", "--patches", patches / "patches", "--out", run, "--config", cfg)
+    assert code == 0, err
+    assert "2 epochs" in out
+    assert sorted(p.name for p in (run / "checkpoints").glob("ckpt-*.index")) == ["ckpt-1.index", "ckpt-2.index"]
+    for name in ("config.yaml", "versions.json", "history.csv", "generator.keras", "run.json"):
+        assert (run / name).exists(), name
+    tags, ea = tb_tags(run / "tensorboard")
+    for tag in ("loss/d_loss", "loss/g_loss", "loss/gradient_penalty", "loss/wasserstein", "critic/d_real",
+                "critic/d_fake", "optimizer/d_learning_rate", "time/step_seconds", "samples/fixed_noise_pairs"):
+        assert tag in tags, tag
+    assert [e.step for e in ea.Tensors("loss/d_loss")] == [1, 2]
+
+    # the same run folder again without --resume is refused
+    code, _, err = cli("train-gan", "--arch", "wgan-gp-sn", "--patches", patches / "patches", "--out", run, "--config", cfg)
+    assert code == 2 and "--resume" in err
+
+    code, out, err = cli("train-gan", "--patches", patches / "patches", "--out", run, "--resume", "--epochs", 3)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert json.loads((run / "run.json").read_text())["epochs_done"] == 3
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(run / "checkpoints"))
+    keys = [k for k in reader.get_variable_to_shape_map() if k.startswith("g_optimizer/") and "iter" in k]
+    assert keys and int(reader.get_tensor(keys[0])) == 6  # optimizer state continued: 3 epochs × 2 steps
+
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert cli("sample", "--run", run, "--n", 300, "--out", a, "--seed", 5)[0] == 0
+    assert cli("sample", "--run", run, "--n", 300, "--out", b, "--seed", 5)[0] == 0
+    assert cli("sample", "--run", run, "--n", 300, "--out", c, "--seed", 6)[0] == 0
+    za, zb, zc = (np.load(p / "samples.npz") for p in (a, b, c))
+    assert sorted(za.files) == ["image", "label"]
+    assert za["image"].shape == (300, 96, 96) and za["image"].dtype == np.float32
+    assert za["label"].dtype == np.uint8 and set(np.unique(za["label"])) <= {0, 1}
+    assert za["image"].min() >= -1 and za["image"].max() <= 1
+    assert np.array_equal(za["image"], zb["image"]) and np.array_equal(za["label"], zb["label"])
+    assert not np.array_equal(za["image"], zc["image"])
+    meta = (a / "samples.json").read_text()
+    assert "c0" not in meta and "c1" not in meta and "data" not in meta
+
+    code, _, err = cli("sample", "--run", run, "--n", 0, "--out", tmp_path / "d")
+    assert code == 2 and "positive" in err and not (tmp_path / "d").exists()
+
+
+def test_sample_formats(patches, cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run,
+               "--config", patches / "gan.yaml", "--epochs", 1)[0] == 0
+    assert cli("sample", "--run", run, "--n", 3, "--out", tmp_path / "n", "--format", "nifti")[0] == 0
+    import nibabel as nib
+
+    files = sorted(p.name for p in (tmp_path / "n").glob("*.nii.gz"))
+    assert len(files) == 6
+    img = nib.load(str(tmp_path / "n" / "sample_000000_label.nii.gz"))
+    assert np.array_equal(img.affine, np.eye(4)) and img.header["descrip"].item() == b""
+    assert cli("sample", "--run", run, "--n", 20, "--out", tmp_path / "p", "--format", "png")[0] == 0
+    assert list((tmp_path / "p").glob("*.png"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_training_resumes(patches, tmp_path, sig):
+    run = tmp_path / "run"
+    cfg = tmp_path / "long.yaml"
+    cfg.write_text(GAN_YAML.replace("epochs: 2", "epochs: 6").replace("steps_per_epoch: 2", "steps_per_epoch: 4"))
+    env = dict(os.environ, VESSELGAN_NO_PROGRESS="1")
+    cmd = [sys.executable, "-m", "tf_vesselgan", "train-gan", "--arch", "wgan-gp", "--patches",
+           str(patches / "patches"), "--out", str(run), "--config", str(cfg)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while not (run / "checkpoints" / "ckpt-2.index").exists():
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143, err.decode()[-2000:]
+        assert b"interrupted by SIGTERM" in out and b"Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    done = json.loads((run / "run.json").read_text()).get("epochs_done", 0)
+    assert done >= 2 or sig == signal.SIGKILL
+    res = subprocess.run(cmd[:-2] + ["--resume"], env=env, capture_output=True)
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert rows[-1]["epoch"] == "5"
+    assert json.loads((run / "run.json").read_text())["epochs_done"] == 6

@@ -1,0 +1,119 @@
+"""Training callbacks: TensorBoard scalars/images/hparams, checkpoints, step time, signals."""
+from __future__ import annotations
+
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def pair_grid(pairs: np.ndarray, columns: int = 8) -> np.ndarray:
+    """RGB grid of image+label pairs: grey image in [-1,1] with the label (>0.5) in red.
+
+    Args:
+        pairs: [N, H, W, 2], image channel in [-1, 1], label channel in [0, 1] or tanh range.
+    Returns:
+        uint8 [rows*H, columns*W, 3].
+    """
+    n, h, w, _ = pairs.shape
+    rows = -(-n // columns)
+    grey = np.clip((pairs[..., 0] + 1) / 2, 0, 1)
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    lab = pairs[..., 1] > 0.5
+    rgb[lab] = 0.45 * rgb[lab] + 0.55 * np.array([1.0, 0.1, 0.1])
+    grid = np.zeros((rows * h, columns * w, 3), np.float32)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = rgb[i]
+    return (grid * 255).astype(np.uint8)
+
+
+class GANMonitor(keras.callbacks.Callback):
+    """Writes per-epoch scalars (losses, learning rates, step time) and a fixed-noise image grid."""
+
+    def __init__(self, logdir: str, hparams: dict, n_images: int = 16, seed: int = 0):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(logdir)
+        self.hparams = hparams
+        self.n_images = n_images
+        self.seed = seed
+        self._t = 0.0
+        self._times: list[float] = []
+
+    def on_train_begin(self, logs=None):
+        from tensorboard.plugins.hparams import api as hp
+
+        with self.writer.as_default():
+            hp.hparams({k: v for k, v in self.hparams.items() if isinstance(v, (int, float, str, bool))})
+        self.writer.flush()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._times.append(time.perf_counter() - self._t)
+
+    def on_epoch_end(self, epoch, logs=None):
+        gan = self.model
+        step = epoch + 1
+        with self.writer.as_default():
+            for k, v in (logs or {}).items():
+                tf.summary.scalar(f"loss/{k}" if "loss" in k or k in ("gradient_penalty", "wasserstein", "feature_matching") else f"critic/{k}", float(v), step=step)
+            tf.summary.scalar("optimizer/d_learning_rate", float(keras.ops.convert_to_numpy(gan.d_optimizer.learning_rate)), step=step)
+            tf.summary.scalar("optimizer/g_learning_rate", float(keras.ops.convert_to_numpy(gan.g_optimizer.learning_rate)), step=step)
+            if self._times:
+                # the first step of a run includes tracing; report the median
+                tf.summary.scalar("time/step_seconds", float(np.median(self._times)), step=step)
+            if self.n_images:
+                z = tf.random.stateless_normal([self.n_images, gan.latent_dim], seed=[self.seed, 7])
+                pairs = gan.generator(z, training=False).numpy()
+                tf.summary.image("samples/fixed_noise_pairs", pair_grid(pairs)[None], step=step)
+        self.writer.flush()
+        self._times = []
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves a tf.train checkpoint (models, optimizers, epoch) every `every` epochs."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable, every: int = 1):
+        super().__init__()
+        self.manager = manager
+        self.epoch_var = epoch_var
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if getattr(self.model, "stop_training", False) and getattr(self.model, "_interrupted_mid_epoch", False):
+            return  # an interrupted epoch is not complete; the trainer saves separately
+        self.epoch_var.assign(epoch + 1)
+        if (epoch + 1) % self.every == 0:
+            self.manager.save(checkpoint_number=epoch + 1)
+
+
+class SignalStop(keras.callbacks.Callback):
+    """On SIGTERM/SIGINT: finish the current step, stop training, let the trainer save."""
+
+    def __init__(self):
+        super().__init__()
+        self.received: int | None = None
+        self._old = {}
+
+    def _handler(self, signum, frame):
+        self.received = signum
+
+    def on_train_begin(self, logs=None):
+        for s in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[s] = signal.signal(s, self._handler)
+            except ValueError:  # not the main thread (e.g. inside some test runners)
+                pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            self.model._interrupted_mid_epoch = True
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        for s, old in self._old.items():
+            signal.signal(s, old)

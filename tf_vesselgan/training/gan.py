@@ -1,0 +1,194 @@
+"""The three GANs as `keras.Model` subclasses with a custom `train_step`.
+
+DCGAN (label smoothing, feature matching, minibatch discrimination) and WGAN-GP
+(gradient penalty; with a spectral-normalised critic it is WGAN-GP-SN). Randomness is
+stateless, seeded by (seed, generator step, use), and drawn for the global batch then
+sliced per replica, so a distributed step equals a single-device step on the same data.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tf_vesselgan.losses.adversarial import (dcgan_discriminator_loss, dcgan_generator_loss,
+                                              feature_matching_loss, wasserstein_critic_loss,
+                                              wasserstein_generator_loss)
+from tf_vesselgan.losses.gradient_penalty import gradient_penalty
+
+
+def threshold_labels_ste(pair, threshold: float):
+    """Hard label threshold with a straight-through gradient (off by default; see README).
+
+    The label channel (in tanh range) becomes {0, 1} in the forward pass; the backward
+    pass is the identity, so the generator's label channel still gets a gradient.
+    """
+    image, label = pair[..., :1], pair[..., 1:]
+    hard = tf.cast(label > threshold, label.dtype)
+    return tf.concat([image, label + tf.stop_gradient(hard - label)], axis=-1)
+
+
+class GAN(keras.Model):
+    """Common parts: sub-models, optimizers, trackers, replica-consistent randomness."""
+
+    tracker_names: tuple[str, ...] = ()
+
+    def __init__(self, generator: keras.Model, critic: keras.Model, latent_dim: int = 100, seed: int = 0,
+                 label_threshold: float = 0.8, threshold_in_training: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.critic = critic
+        self.latent_dim = latent_dim
+        self.seed = seed
+        self.label_threshold = label_threshold
+        self.threshold_in_training = threshold_in_training
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.tracker_names}
+        self.trace_count = 0  # incremented only while tracing: tests check one trace
+        self.built = True  # the sub-models are built
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.d_optimizer.build(self.critic.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    def call(self, noise, training=False):
+        return self.generator(noise, training=training)
+
+    # -- randomness -------------------------------------------------------------------
+    def _random(self, salt: int, local_n, tail, dist="normal", minval=0.0, maxval=1.0):
+        """Draws for the global batch with a stateless seed, returns this replica's slice."""
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        rid = ctx.replica_id_in_sync_group if ctx is not None else 0
+        step = tf.cast(self.g_optimizer.iterations, tf.int64)
+        seed = tf.stack([tf.constant(self.seed, tf.int64), step * 64 + salt])
+        shape = tf.concat([[local_n * replicas], tf.constant(tail, tf.int32)], axis=0)
+        if dist == "normal":
+            full = tf.random.stateless_normal(shape, seed)
+        else:
+            full = tf.random.stateless_uniform(shape, seed, minval=minval, maxval=maxval)
+        start = tf.cast(rid, tf.int32) * local_n
+        return full[start:start + local_n]
+
+    def _noise(self, salt, n):
+        return self._random(salt, n, [self.latent_dim])
+
+    def _scale(self):
+        ctx = tf.distribute.get_replica_context()
+        return 1.0 / (ctx.num_replicas_in_sync if ctx is not None else 1)
+
+    def _fake(self, z, training=True):
+        fake = self.generator(z, training=training)
+        return threshold_labels_ste(fake, self.label_threshold) if self.threshold_in_training else fake
+
+    def _result(self, values: dict):
+        for k, v in values.items():
+            self.trackers[k].update_state(v)
+        return {k: t.result() for k, t in self.trackers.items()}
+
+
+class DCGAN(GAN):
+    """DCGAN with label smoothing and feature matching (Kossen et al.; Salimans et al. 2016)."""
+
+    tracker_names = ("d_loss", "g_loss", "feature_matching", "d_real", "d_fake")
+
+    def __init__(self, *args, label_smoothing: bool = True, feature_matching: str = "replace",
+                 feature_matching_weight: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        if feature_matching not in ("replace", "add", "off"):
+            raise ValueError(f"feature_matching must be replace/add/off, got {feature_matching!r}")
+        self.label_smoothing = label_smoothing
+        self.feature_matching = feature_matching
+        self.feature_matching_weight = feature_matching_weight
+
+    def train_step(self, data):
+        self.trace_count += 1
+        real = data
+        n = tf.shape(real)[0]
+        scale = self._scale()
+        if self.label_smoothing:
+            real_t = self._random(1, n, [1], "uniform", 0.7, 1.2)
+            fake_t = self._random(2, n, [1], "uniform", 0.0, 0.3)
+        else:
+            real_t, fake_t = tf.ones([n, 1]), tf.zeros([n, 1])
+        fake = self._fake(self._noise(0, n))  # outside the tape: no generator gradient here
+        with tf.GradientTape() as tape:
+            real_logits, _ = self.critic(real, training=True)
+            fake_logits, _ = self.critic(fake, training=True)
+            d_loss = dcgan_discriminator_loss(real_logits, fake_logits, real_t, fake_t)
+            scaled_loss = d_loss * scale  # replica gradients are summed
+        grads = tape.gradient(scaled_loss, self.critic.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+
+        with tf.GradientTape() as tape:
+            fake = self._fake(self._noise(3, n))
+            fake_logits, fake_feat = self.critic(fake, training=True)
+            _, real_feat = self.critic(real, training=True)
+            adv = dcgan_generator_loss(fake_logits)
+            fm = feature_matching_loss(tf.stop_gradient(real_feat), fake_feat)
+            if self.feature_matching == "replace":
+                g_loss = fm
+            elif self.feature_matching == "add":
+                g_loss = adv + self.feature_matching_weight * fm
+            else:
+                g_loss = adv
+            scaled_loss = g_loss * scale
+        grads = tape.gradient(scaled_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return self._result({"d_loss": d_loss, "g_loss": g_loss, "feature_matching": fm,
+                             "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
+                             "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))})
+
+
+class WGANGP(GAN):
+    """WGAN-GP (Gulrajani et al. 2017); with a spectral-normalised critic, WGAN-GP-SN.
+
+    Each train step consumes a batch of n_critic × B real pairs: n_critic critic updates,
+    update i on rows i, i + n_critic, i + 2·n_critic, ..., then one generator update.
+    Strided (not contiguous) chunks make update i see the same rows whether the batch is
+    on one device or split contiguously over replicas.
+    """
+
+    tracker_names = ("d_loss", "g_loss", "gradient_penalty", "wasserstein", "d_real", "d_fake")
+
+    def __init__(self, *args, n_critic: int = 5, gp_weight: float = 10.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.n_critic = n_critic
+        self.gp_weight = gp_weight
+
+    def _scores(self, x):
+        return self.critic(x, training=True)[0]
+
+    def train_step(self, data):
+        self.trace_count += 1
+        scale = self._scale()
+        b = tf.shape(data)[0] // self.n_critic
+        for i in range(self.n_critic):
+            real = data[i::self.n_critic]
+            fake = self._fake(self._noise(2 * i, b))  # no generator gradient in the critic step
+            eps = self._random(2 * i + 1, b, [1, 1, 1], "uniform")
+            with tf.GradientTape() as tape:
+                # one pass over real and fake: the critic has no batch statistics
+                scores = self._scores(tf.concat([real, fake], axis=0))
+                real_s, fake_s = scores[:b], scores[b:]
+                cost = wasserstein_critic_loss(real_s, fake_s)
+                gp = gradient_penalty(self._scores, real, fake, eps)
+                d_loss = cost + self.gp_weight * gp
+                scaled_loss = d_loss * scale  # replica gradients are summed
+            grads = tape.gradient(scaled_loss, self.critic.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+
+        with tf.GradientTape() as tape:
+            fake = self._fake(self._noise(40, b))
+            g_loss = wasserstein_generator_loss(self._scores(fake))
+            scaled_loss = g_loss * scale
+        grads = tape.gradient(scaled_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return self._result({"d_loss": d_loss, "g_loss": g_loss, "gradient_penalty": gp,
+                             "wasserstein": -cost, "d_real": tf.reduce_mean(real_s),
+                             "d_fake": tf.reduce_mean(fake_s)})

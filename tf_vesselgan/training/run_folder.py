@@ -1,0 +1,60 @@
+"""Run folders: resolved config, versions, status, shared by every training command."""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from tf_vesselgan.config import load_config, save_config
+from tf_vesselgan.errors import UserError
+
+
+def versions() -> dict:
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    import tf_vesselgan
+
+    return {"python": sys.version.split()[0], "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": numpy.__version__, "tf_vesselgan": tf_vesselgan.__version__, "platform": platform.platform()}
+
+
+def prepare_run(out, cfg, resume: bool, kind: str) -> tuple[Path, object]:
+    """Creates (or, with resume, reopens) a run folder; returns (path, config to use).
+
+    On resume the run's own config.yaml is the base; the caller's overrides have
+    already been applied to `cfg` only when not resuming.
+    """
+    run = Path(out)
+    if resume:
+        if not (run / "config.yaml").exists():
+            raise UserError(f"--resume: {run} is not a {kind} run folder (no config.yaml)")
+        return run, cfg
+    if run.exists() and any(run.iterdir()):
+        raise UserError(f"run folder {run} already exists (use --resume to continue it)")
+    run.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run / "config.yaml")
+    (run / "versions.json").write_text(json.dumps(versions(), indent=2))
+    write_status(run, kind=kind, state="created")
+    return run, cfg
+
+
+def load_run_config(run, overrides: dict | None = None):
+    return load_config(Path(run) / "config.yaml", overrides)
+
+
+def write_status(run: Path, **fields) -> None:
+    path = Path(run) / "run.json"
+    status = json.loads(path.read_text()) if path.exists() else {}
+    status.update(fields, updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    path.write_text(json.dumps(status, indent=2))
+
+
+def read_status(run) -> dict:
+    path = Path(run) / "run.json"
+    if not path.exists():
+        raise UserError(f"{run} is not a run folder (no run.json)")
+    return json.loads(path.read_text())
