@@ -90,6 +90,34 @@ class GANConfig:
 
 
 @dataclass(frozen=True)
+class UNetConfig:
+    """Half U-net training, inference and tuning."""
+
+    width: float = _opt(1.0, 0.001, 4.0)
+    dropout: float = _opt(0.1, 0.0, 0.9)
+    learning_rate: float = _opt(1e-4, 1e-7, 1.0)
+    batch_size: int = _opt(32, 1, 100_000)
+    epochs: int = _opt(10, 1, 100_000)
+    steps_per_epoch: int | None = _opt(None, 1, 10_000_000)
+    # auto: the patches' own choice (data.unet_normalization) for real-only training,
+    # per-patch min-max (the GAN's scale) whenever synthetic pairs are involved, so
+    # real and synthetic inputs look alike to the U-net.
+    normalization: str = _opt("auto", choices=("auto", "global", "per_patch", "minmax"))
+    augment: bool = False
+    threshold: float = _opt(0.5, 0.0, 1.0)
+    tune_threshold: bool = False
+    inference_stride: int = _opt(48, 8, 1024)
+    inference_batch: int = _opt(64, 1, 4096)
+    tuner: str = _opt("random", choices=("random", "bayesian"))
+    max_trials: int = _opt(10, 1, 10_000)
+    tune_epochs: int = _opt(3, 1, 10_000)
+    lr_min: float = _opt(1e-5, 1e-8, 1.0)
+    lr_max: float = _opt(1e-3, 1e-8, 1.0)
+    dropout_min: float = _opt(0.0, 0.0, 0.9)
+    dropout_max: float = _opt(0.5, 0.0, 0.9)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Top-level config; each stage reads its own section."""
 
@@ -97,6 +125,7 @@ class ExperimentConfig:
     seed: int = _opt(1, 0, 2**31 - 1)
     data: DataConfig = field(default_factory=DataConfig)
     gan: GANConfig = field(default_factory=GANConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -113,3 +113,76 @@ def info_model(args) -> int:
     print(f"  generator {g.count_params():>12,d} parameters")
     print(f"  critic    {d.count_params():>12,d} parameters")
     return 0
+
+
+def train_unet(args) -> int:
+    import json
+
+    from tf_vesselgan.config import load_config
+
+    over = {"unet": {k: v for k, v in {"epochs": args.epochs, "width": args.width,
+                                        "steps_per_epoch": args.steps_per_epoch}.items() if v is not None}}
+    if args.seed is not None:
+        over["seed"] = args.seed
+    cfg = load_config(args.config, over)
+    require_dir(args.patches, "patches folder")
+    hparams = None
+    if args.hparams:
+        try:
+            hparams = json.loads(Path(args.hparams).read_text())
+        except (OSError, ValueError):
+            raise UserError(f"--hparams {args.hparams}: not a readable JSON file") from None
+    from tf_vesselgan.training.unet_trainer import train_unet as run
+
+    r = run(args.train, args.patches, args.out, cfg, samples=args.samples, init=args.init, hparams=hparams)
+    print(f"train-unet: {args.train}, best validation patch Dice {r['best_val_dice']:.4f}, "
+          f"{r['seconds']:.1f} s -> {args.out}")
+    return 0
+
+
+def segment(args) -> int:
+    from tf_vesselgan.evaluation.evaluate import run_segmentation
+
+    require_dir(args.model, "model run folder")
+    s = run_segmentation(args.model, args.data, args.cases, args.out, evaluate=args.evaluate,
+                         overwrite=args.overwrite, threshold=args.threshold)
+    if args.evaluate:
+        print(f"evaluate: {s['n']} patients, Dice {s['dice']['mean']:.4f} ± {s['dice']['sd']:.4f}, "
+              f"95HD {s['hd95_mm']['mean']:.2f} ± {s['hd95_mm']['sd']:.2f} mm "
+              f"(threshold-only upper bound Dice {s['threshold_baseline_dice']['mean']:.4f}) -> {args.out}")
+    else:
+        print(f"segment: {len(s['cases'])} cases in {s['seconds']:.1f} s -> {args.out}")
+    return 0
+
+
+def fid(args) -> int:
+    import csv
+
+    from tf_vesselgan.evaluation.fid import distance_table
+
+    rows = distance_table(args.real, args.fake, args.features, args.n, args.inception_weights, args.seed)
+    lines = [f"| synthetic | FID ({args.features}) | KID |", "|---|---|---|"]
+    lines += [f"| {r['fake']} | {r['fid']:.3f} | {r['kid']:.5f} ± {r['kid_sd']:.5f} |" for r in rows]
+    print("\n".join(lines))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "fid.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        (out / "fid.md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+def tune(args) -> int:
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.tuning.tuner import tune as run
+
+    over = {"unet": {"max_trials": args.trials}} if args.trials else None
+    cfg = load_config(args.config, over)
+    require_dir(args.patches, "patches folder")
+    r = run(args.train, args.patches, args.out, cfg, samples=args.samples, final=not args.no_final)
+    best = ", ".join(f"{k} {v:.3g}" for k, v in r["best"].items())
+    print(f"tune: {len(r['trials'])} trials, best {best} -> {args.out}/best_hparams.json")
+    return 0

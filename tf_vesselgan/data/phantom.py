@@ -111,17 +111,32 @@ def make_phantom(shape=(128, 128, 64), spacing=DEFAULT_SPACING, seed=0):
         label[box] |= d < r
         s = np.clip((r - d) / soft + 0.5, 0.0, 1.0).astype(np.float32)
         signal[box] = np.maximum(signal[box], s)
-        inflow = 0.55 + 0.45 * np.exp(-path / 120.0)  # saturation along the flow path
+        inflow = 0.25 + 0.75 * np.exp(-path / 60.0)  # saturation along the flow path
         brightness[box] = np.where(s > 0, np.maximum(brightness[box], inflow), brightness[box])
-    vessel_intensity = 0.55 + 0.5 * brightness
+    vessel_intensity = 0.45 + 0.6 * brightness
     image = image * (1 - signal) + vessel_intensity * signal
 
+    # bright, unlabelled non-vessel structures inside the brain (fat, calcification,
+    # T1-bright tissue in TOF): blobs and short sheets as bright as distal vessels
+    for _ in range(int(rng.integers(70, 100))):
+        c = np.array([rng.uniform(0.25, 0.75) * n for n in shape])
+        if not inside(c * sp):
+            continue
+        radii = rng.uniform(1.0, 3.5, 3) * np.array([1.0, 1.0, sp[0] / sp[2]])
+        lo = np.maximum(np.floor(c - radii - 1).astype(int), 0)
+        hi = np.minimum(np.ceil(c + radii + 2).astype(int), shape)
+        box = tuple(slice(lo[i], hi[i]) for i in range(3))
+        q = [(np.arange(lo[i], hi[i]) + 0.5 - c[i]) / radii[i] for i in range(3)]
+        r2 = q[0][:, None, None] ** 2 + q[1][None, :, None] ** 2 + q[2][None, None, :] ** 2
+        blob = np.clip(1.5 - r2, 0, 1).astype(np.float32)
+        image[box] = np.maximum(image[box], blob * rng.uniform(0.7, 1.05))
+
     # multiplicative bias field: a random low-order polynomial
-    c = rng.normal(0, 0.15, 6)
+    c = rng.normal(0, 0.25, 6)
     bias = 1 + c[0] * grid[0] + c[1] * grid[1] + c[2] * grid[2] + c[3] * grid[0] * grid[1] + c[4] * grid[0] ** 2 + c[5] * grid[2] ** 2
     image = image * np.clip(bias, 0.6, 1.4)
     # Rician noise: magnitude of a complex signal with Gaussian noise in both channels
-    sigma = 0.035
+    sigma = 0.08
     image = np.sqrt((image + sigma * rng.standard_normal(shape)) ** 2 + (sigma * rng.standard_normal(shape)) ** 2)
     image = np.round(np.clip(image, 0, None) * 1000).astype(np.int16)
 

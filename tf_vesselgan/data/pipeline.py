@@ -33,8 +33,8 @@ def make_dataset(patches_dir, split: str = "train", batch_size: int = 32, mode: 
               "unet" → (image [B,P,P,1] z-scored, label float32 [B,P,P,1]).
         input_context: when given, shards files per input pipeline and uses the
             per-replica batch size.
-        normalization: U-net only; "global" (training statistics from the manifest)
-            or "per_patch"; defaults to the manifest's choice.
+        normalization: U-net only; "global" (training statistics from the manifest),
+            "per_patch" z-score, or "minmax" (the GAN's scale); defaults to the manifest's.
     """
     manifest = read_manifest(patches_dir)
     if split not in manifest["shards"]:
@@ -74,7 +74,9 @@ def make_dataset(patches_dir, split: str = "train", batch_size: int = 32, mode: 
     def unet_map(serialized):
         ex = decode(serialized, size)
         image = ex["image"]
-        if norm == "per_patch":
+        if norm == "minmax":
+            image = minmax_to_unit(image)
+        elif norm == "per_patch":
             m, v = tf.nn.moments(image, axes=[0, 1])
             image = (image - m) / tf.maximum(tf.sqrt(v), 1e-6)
         else:

@@ -1,0 +1,58 @@
+"""Whole-volume inference: axial slices, overlapping 2D tiles, restricted to the brain mask.
+
+Tiles of the training patch size are cut with overlap (stride = half a patch by
+default), normalised exactly as in training, predicted in batches, and averaged where
+they overlap. Outputs keep the source affine and header geometry (ITK-SNAP overlays).
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+
+def normalize_tiles(tiles: np.ndarray, mode: str, mean: float, std: float) -> np.ndarray:
+    if mode == "global":
+        return (tiles - mean) / (std or 1.0)
+    axes = (1, 2)
+    if mode == "minmax":
+        lo = tiles.min(axis=axes, keepdims=True)
+        hi = tiles.max(axis=axes, keepdims=True)
+        return 2.0 * (tiles - lo) / np.maximum(hi - lo, 1e-8) - 1.0
+    m = tiles.mean(axis=axes, keepdims=True)
+    s = tiles.std(axis=axes, keepdims=True)
+    return (tiles - m) / np.maximum(s, 1e-6)
+
+
+def _origins(n: int, size: int, stride: int) -> list[int]:
+    if n <= size:
+        return [0]
+    o = list(range(0, n - size + 1, stride))
+    if o[-1] != n - size:
+        o.append(n - size)
+    return o
+
+
+def segment_volume(model, image: np.ndarray, mask: np.ndarray, status: dict, stride: int = 48,
+                   batch: int = 64) -> np.ndarray:
+    """Vessel probability for every voxel (0 outside the mask)."""
+    size = int(status["patch_size"])
+    mode, mean, std = status["normalization"], float(status["mean"]), float(status["std"])
+    pad_x, pad_y = max(0, size - image.shape[0]), max(0, size - image.shape[1])
+    img = np.pad(image, ((0, pad_x), (0, pad_y), (0, 0)), constant_values=float(image.min()))
+    msk = np.pad(mask, ((0, pad_x), (0, pad_y), (0, 0)))
+    prob = np.zeros(img.shape, np.float32)
+    count = np.zeros(img.shape, np.float32)
+    xs, ys = _origins(img.shape[0], size, stride), _origins(img.shape[1], size, stride)
+    jobs = [(x, y, z) for z in range(img.shape[2]) if msk[..., z].any()
+            for x in xs for y in ys if msk[x:x + size, y:y + size, z].any()]
+    infer = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+    for start in range(0, len(jobs), batch):
+        chunk = jobs[start:start + batch]
+        tiles = np.stack([img[x:x + size, y:y + size, z] for x, y, z in chunk]).astype(np.float32)
+        tiles = normalize_tiles(tiles, mode, mean, std)
+        out = infer(tf.constant(tiles[..., None])).numpy()[..., 0]
+        for (x, y, z), p in zip(chunk, out):
+            prob[x:x + size, y:y + size, z] += p
+            count[x:x + size, y:y + size, z] += 1
+    prob = np.divide(prob, count, out=np.zeros_like(prob), where=count > 0) * msk
+    return prob[: image.shape[0], : image.shape[1]]

@@ -1,0 +1,149 @@
+"""`vesselgan train-unet`: the half U-net on real patches, synthetic pairs, or both.
+
+Run folder: config.yaml, versions.json, run.json (train kind, normalisation and its
+statistics, patch size, the patches' patient split), unet.keras (best validation
+Dice), history.csv, tensorboard/.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_vesselgan.config import ExperimentConfig
+from tf_vesselgan.data.build import read_manifest
+from tf_vesselgan.data.pipeline import make_dataset
+from tf_vesselgan.errors import ConfigError, UserError
+from tf_vesselgan.losses.dice import dice_metric, soft_dice_loss
+from tf_vesselgan.models.unet import build_unet
+from tf_vesselgan.training.run_folder import prepare_run, write_status
+
+
+def resolve_normalization(cfg: ExperimentConfig, train: str, manifest: dict) -> str:
+    norm = cfg.unet.normalization
+    if norm == "auto":
+        norm = manifest["normalization"]["unet"] if train == "real" else "minmax"
+    if train != "real" and norm == "global":
+        raise ConfigError("unet.normalization 'global' cannot be used with synthetic pairs (they have no "
+                          "intensity scale); use minmax or per_patch")
+    return norm
+
+
+def compile_unet(model: keras.Model, learning_rate: float) -> keras.Model:
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=soft_dice_loss, metrics=[dice_metric])
+    return model
+
+
+def _synthetic_dataset(samples_path, norm: str) -> tuple[tf.data.Dataset, int]:
+    from tf_vesselgan.training.sampling import load_samples
+
+    image, label = load_samples(samples_path)
+    ds = tf.data.Dataset.from_tensor_slices((image, label))
+
+    def prep(img, lab):
+        if norm == "minmax":
+            lo, hi = tf.reduce_min(img), tf.reduce_max(img)
+            img = 2.0 * (img - lo) / tf.maximum(hi - lo, 1e-8) - 1.0
+        else:
+            m, v = tf.nn.moments(img, axes=[0, 1])
+            img = (img - m) / tf.maximum(tf.sqrt(v), 1e-6)
+        return img[..., None], tf.cast(lab, tf.float32)[..., None]
+
+    return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE), len(image)
+
+
+def _augment(img, lab):
+    pair = tf.concat([img, lab], axis=-1)
+    pair = tf.image.random_flip_left_right(pair)
+    pair = tf.image.rot90(pair, tf.random.uniform([], 0, 4, tf.int32))
+    return pair[..., :1], pair[..., 1:]
+
+
+def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, norm: str, seed: int):
+    """(train dataset of batches, validation dataset or None, number of training pairs)."""
+    u = cfg.unet
+    manifest = read_manifest(patches_dir)
+    parts, counts = [], []
+    if train in ("real", "both"):
+        parts.append(make_dataset(patches_dir, "train", batch_size=1, mode="unet", seed=seed, normalization=norm,
+                                  drop_remainder=False).unbatch())
+        counts.append(manifest["counts"]["train"])
+    if train in ("synthetic", "both"):
+        if samples is None:
+            raise UserError(f"--train {train} needs --samples (a samples.npz from `vesselgan sample`)")
+        ds, n = _synthetic_dataset(samples, norm)
+        parts.append(ds.shuffle(min(n, 4096), seed=seed))
+        counts.append(n)
+    if len(parts) == 1:
+        ds = parts[0]
+    else:  # draw in proportion to the two sets' sizes
+        w = np.asarray(counts, np.float64) / sum(counts)
+        ds = tf.data.Dataset.sample_from_datasets(parts, weights=list(w), seed=seed, stop_on_empty_dataset=False)
+    if u.augment:
+        ds = ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE)
+    if u.steps_per_epoch is not None:
+        ds = ds.repeat()
+    ds = ds.batch(u.batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)
+    val = None
+    if manifest["counts"].get("val", 0) > 0:
+        val = make_dataset(patches_dir, "val", batch_size=u.batch_size, mode="unet", shuffle=False,
+                           normalization=norm, drop_remainder=False)
+    return ds, val, sum(counts)
+
+
+def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None, init=None,
+               hparams: dict | None = None, verbose: int | None = None) -> dict:
+    """Trains the half U-net; returns a summary dict."""
+    if train not in ("real", "synthetic", "both"):
+        raise UserError(f"--train must be real, synthetic or both, got {train!r}")
+    manifest = read_manifest(patches_dir)
+    norm = resolve_normalization(cfg, train, manifest)
+    run, cfg = prepare_run(out, cfg, resume=False, kind="unet")
+    u = cfg.unet
+    lr = (hparams or {}).get("learning_rate", u.learning_rate)
+    dropout = (hparams or {}).get("dropout", u.dropout)
+    keras.utils.set_random_seed(cfg.seed)
+    model = compile_unet(build_unet(u.width, dropout), lr)
+    if init is not None:
+        src = Path(init) / "unet.keras"
+        if not src.exists():
+            raise UserError(f"--init {init}: no unet.keras in that run folder")
+        model.set_weights(keras.models.load_model(str(src), compile=False).get_weights())
+    ds, val, n_pairs = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed)
+    status = {"kind": "unet", "train": train, "normalization": norm,
+              "mean": manifest["normalization"]["mean"], "std": manifest["normalization"]["std"],
+              "patch_size": manifest["patch_size"], "splits": manifest["splits"], "training_pairs": n_pairs,
+              "learning_rate": lr, "dropout": dropout, "init": str(init) if init else None,
+              "threshold": u.threshold, "state": "running"}
+    write_status(run, **status)
+    callbacks = [keras.callbacks.CSVLogger(str(run / "history.csv")),
+                 keras.callbacks.TensorBoard(str(run / "tensorboard"), write_graph=False)]
+    if val is not None:
+        callbacks.append(keras.callbacks.ModelCheckpoint(str(run / "unet.keras"), monitor="val_dice_metric",
+                                                         mode="max", save_best_only=True))
+    if verbose is None:
+        import sys
+
+        verbose = 1 if sys.stderr.isatty() else 2
+    t0 = time.perf_counter()
+    hist = model.fit(ds, validation_data=val, epochs=u.epochs, steps_per_epoch=u.steps_per_epoch,
+                     callbacks=callbacks, verbose=verbose)
+    if val is None:
+        model.save(str(run / "unet.keras"))
+    seconds = time.perf_counter() - t0
+    best = max(hist.history.get("val_dice_metric", [float("nan")]))
+    write_status(run, state="complete", seconds=seconds, best_val_dice_patches=best)
+    return {"run": str(run), "seconds": seconds, "best_val_dice": best}
+
+
+def load_unet(run) -> tuple[keras.Model, dict]:
+    run = Path(run)
+    path = run / "unet.keras"
+    if not path.exists():
+        raise UserError(f"{run} has no trained U-net (no unet.keras)")
+    status = json.loads((run / "run.json").read_text())
+    return keras.models.load_model(str(path), compile=False), status
