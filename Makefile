@@ -10,7 +10,7 @@ SEED   ?= 1
 CONFIG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-slow demo bench clean
+.PHONY: help venv test test-slow demo bench tensorboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,12 +29,37 @@ test: venv  ## the default test run (fast tests, < 15 min on 2 cores)
 test-slow: venv  ## the slow tests (end-to-end, multi-process)
 	$(BIN)/python -m pytest -q -m slow tests
 
-demo: venv  ## built-in phantom -> patches (OUT=..., SEED=...)
-	$(VG) phantom --out $(OUT)/demo/phantom --cases 6 --seed $(SEED)
-	$(VG) patches --data $(OUT)/demo/phantom --out $(OUT)/demo/patches --seed $(SEED) $(if $(CONFIG),--config $(CONFIG))
+DEMO   := $(OUT)/demo
+DEMOCF := $(if $(CONFIG),$(CONFIG),experiments/demo.yaml)
 
-bench: venv  ## data benchmarks on ../shared/data/icbm-mra (DATA=...)
+demo: venv $(DEMO)/eval_real/summary.md $(DEMO)/eval_synthetic/summary.md $(DEMO)/fid/fid.md  ## the demo chain on the phantom (OUT=..., SEED=..., CONFIG=...)
+	@echo; cat $(DEMO)/eval_real/summary.md $(DEMO)/eval_synthetic/summary.md $(DEMO)/fid/fid.md
+
+# Each stage is a file target, so a rerun skips the stages that finished.
+$(DEMO)/phantom/images:
+	$(VG) phantom --out $(DEMO)/phantom --cases 8 --seed $(SEED) --overwrite
+$(DEMO)/patches/manifest.json: $(DEMO)/phantom/images
+	$(VG) patches --data $(DEMO)/phantom --out $(DEMO)/patches --seed $(SEED) --config $(DEMOCF) --overwrite
+$(DEMO)/gan/generator.keras: $(DEMO)/patches/manifest.json
+	$(VG) train-gan --patches $(DEMO)/patches --out $(DEMO)/gan --config $(DEMOCF) $(if $(wildcard $(DEMO)/gan/config.yaml),--resume)
+$(DEMO)/samples/samples.npz: $(DEMO)/gan/generator.keras
+	$(VG) sample --run $(DEMO)/gan --n 2000 --out $(DEMO)/samples --seed $(SEED) --overwrite
+$(DEMO)/unet_real/.complete: $(DEMO)/patches/manifest.json
+	rm -rf $(DEMO)/unet_real && $(VG) train-unet --train real --patches $(DEMO)/patches --out $(DEMO)/unet_real --config $(DEMOCF) && touch $@
+$(DEMO)/unet_synthetic/.complete: $(DEMO)/samples/samples.npz
+	rm -rf $(DEMO)/unet_synthetic && $(VG) train-unet --train synthetic --patches $(DEMO)/patches --samples $(DEMO)/samples --out $(DEMO)/unet_synthetic --config $(DEMOCF) && touch $@
+$(DEMO)/eval_%/summary.md: $(DEMO)/unet_%/.complete
+	$(VG) evaluate --model $(DEMO)/unet_$* --data $(DEMO)/phantom --cases test --out $(DEMO)/eval_$* --overwrite
+$(DEMO)/fid/fid.md: $(DEMO)/samples/samples.npz $(DEMO)/unet_real/.complete
+	$(VG) fid --real $(DEMO)/patches --fake $(DEMO)/samples --features unet:$(DEMO)/unet_real --n 1000 --out $(DEMO)/fid
+
+tensorboard: venv  ## TensorBoard over every run under OUT
+	$(BIN)/tensorboard --logdir $(OUT)
+
+bench: venv  ## benchmarks: data stage and hd95 on ../shared/data/icbm-mra (DATA=...), GAN steps
 	$(BIN)/python benchmarks/bench_patches.py $(if $(DATA),--data $(DATA))
+	$(BIN)/python benchmarks/bench_hd95.py $(if $(DATA),--data $(DATA))
+	$(BIN)/python benchmarks/bench_gan_step.py --widths 0.0625
 
 clean:  ## remove the virtual environment and outputs
 	rm -rf $(VENV) $(OUT) *.egg-info
