@@ -91,6 +91,3 @@ def make_dataset(patches_dir, split: str = "train", batch_size: int = 32, mode: 
     ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)
 
-
-def count_patches(patches_dir, split: str) -> int:
-    return int(read_manifest(patches_dir)["counts"].get(split, 0))
