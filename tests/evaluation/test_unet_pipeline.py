@@ -102,6 +102,21 @@ def test_transfer_init_starts_from_the_other_weights(tiny, cli, tmp_path):
     assert da < df / 10
 
 
+def test_training_with_augmentation_is_reproducible_from_the_seed(tiny, cli, tmp_path):
+    import keras
+
+    cfg = tmp_path / "aug.yaml"
+    cfg.write_text(YAML.replace("  epochs: 2", "  epochs: 2\n  augment: true"))
+    weights = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        assert cli("train-unet", "--train", "real", "--patches", tiny / "patches", "--out", tmp_path / name,
+                   "--config", cfg, "--seed", seed)[0] == 0
+        weights[name] = keras.models.load_model(str(tmp_path / name / "unet.keras"), compile=False).get_weights()
+    for x, y in zip(weights["a"], weights["b"]):
+        np.testing.assert_array_equal(x, y)
+    assert any(not np.array_equal(x, y) for x, y in zip(weights["a"], weights["c"]))
+
+
 def test_synthetic_training_needs_samples_and_not_global_norm(tiny, cli, tmp_path):
     code, _, err = cli("train-unet", "--train", "synthetic", "--patches", tiny / "patches", "--out", tmp_path / "x",
                        "--config", tiny / "cfg.yaml")

@@ -105,3 +105,59 @@ def test_straight_through_threshold_passes_gradient():
         loss = tf.reduce_sum(y * tf.constant([[[[2.0, 3.0], [2.0, 3.0]]]]))
     assert y.numpy()[..., 1].tolist() == [[[1.0, 0.0]]]
     assert tape.gradient(loss, x).numpy()[..., 1].tolist() == [[[3.0, 3.0]]]
+
+
+def _free_ports(n):
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multiworker_step_equals_single_device_step(tmp_path):
+    """Two worker processes on 127.0.0.1 (TF_CONFIG) give the single-device weights."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ref = gan_for("wgan-gp", seed=3)
+    init_g, init_d = ref.generator.get_weights(), ref.critic.get_weights()
+    data = toy_pairs(8, seed=5)
+    init = init_g + init_d
+    np.savez(tmp_path / "in.npz", data=data, width=WIDTH, n_generator=len(init_g), n_weights=len(init),
+             **{f"w{i}": w for i, w in enumerate(init)})
+    single = _weights_after_one_step(tf.distribute.get_strategy(), "wgan-gp", init_g, init_d, data)
+    single = single[0] + single[1]
+
+    script = Path(__file__).with_name("multiworker_step.py")
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                                     "task": {"type": "worker", "index": index}}),
+                   CUDA_VISIBLE_DEVICES="")
+        procs.append(subprocess.Popen([sys.executable, str(script), str(tmp_path / "in.npz"), str(tmp_path)],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for p in procs:
+        try:
+            out, _ = p.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise
+        assert p.returncode == 0, out[-3000:]
+    moved = 0
+    for index in range(2):
+        z = np.load(tmp_path / f"worker{index}.npz")
+        assert int(z["replicas"]) == 2
+        for i, (a, w0) in enumerate(zip(single, init)):
+            np.testing.assert_allclose(z[f"w{i}"], a, rtol=1e-4, atol=5e-5)
+            moved += not np.allclose(z[f"w{i}"], w0)
+    assert moved > 20

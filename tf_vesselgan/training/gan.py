@@ -27,6 +27,13 @@ def threshold_labels_ste(pair, threshold: float):
     return tf.concat([image, label + tf.stop_gradient(hard - label)], axis=-1)
 
 
+def _multi_worker(strategy) -> bool:
+    """True under a MultiWorkerMirroredStrategy whose cluster has several workers."""
+    extended = getattr(strategy, "extended", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)())
+
+
 class GAN(keras.Model):
     """Common parts: sub-models, optimizers, trackers, replica-consistent randomness."""
 
@@ -89,7 +96,12 @@ class GAN(keras.Model):
     def _result(self, values: dict):
         for k, v in values.items():
             self.trackers[k].update_state(v)
-        return {k: t.result() for k, t in self.trackers.items()}
+        logs = {k: t.result() for k, t in self.trackers.items()}
+        if _multi_worker(self.distribute_strategy):
+            # Keras reduces multi-worker step outputs with strategy.reduce(MEAN, axis=0),
+            # which rejects scalars; a length-1 vector per replica reduces to a scalar.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
 
 class DCGAN(GAN):

@@ -56,15 +56,26 @@ def _synthetic_dataset(samples_path, norm: str) -> tuple[tf.data.Dataset, int]:
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE), len(image)
 
 
-def _augment(img, lab):
-    pair = tf.concat([img, lab], axis=-1)
-    pair = tf.image.random_flip_left_right(pair)
-    pair = tf.image.rot90(pair, tf.random.uniform([], 0, 4, tf.int32))
-    return pair[..., :1], pair[..., 1:]
+def _augmenter(seed: int):
+    """Paired flip/rot90 with stateless randomness keyed on (seed, element index), so
+    the augmentation of every training pair is fixed by the seed (a stateful random op
+    inside a parallel map hands its draws to elements in a racy order)."""
+
+    def augment(index, pair):
+        img, lab = pair
+        index = tf.cast(index, tf.int64)
+        both = tf.concat([img, lab], axis=-1)
+        both = tf.image.stateless_random_flip_left_right(both, tf.stack([tf.constant(seed, tf.int64), 2 * index]))
+        k = tf.random.stateless_uniform([], tf.stack([tf.constant(seed, tf.int64), 2 * index + 1]), 0, 4, tf.int32)
+        both = tf.image.rot90(both, k)
+        return both[..., :1], both[..., 1:]
+
+    return augment
 
 
 def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, norm: str, seed: int):
-    """(train dataset of batches, validation dataset or None, number of training pairs)."""
+    """(endless train dataset of batches, validation dataset or None, number of training
+    pairs, steps per epoch)."""
     u = cfg.unet
     manifest = read_manifest(patches_dir)
     parts, counts = [], []
@@ -83,16 +94,18 @@ def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, n
     else:  # draw in proportion to the two sets' sizes
         w = np.asarray(counts, np.float64) / sum(counts)
         ds = tf.data.Dataset.sample_from_datasets(parts, weights=list(w), seed=seed, stop_on_empty_dataset=False)
+    # Always repeated, with a step count per epoch, so the element index below runs on
+    # across epochs and each epoch draws fresh (seeded) augmentations.
+    steps = u.steps_per_epoch or max(1, -(-sum(counts) // u.batch_size))
+    ds = ds.repeat()
     if u.augment:
-        ds = ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE)
-    if u.steps_per_epoch is not None:
-        ds = ds.repeat()
+        ds = ds.enumerate().map(_augmenter(seed), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(u.batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)
     val = None
     if manifest["counts"].get("val", 0) > 0:
         val = make_dataset(patches_dir, "val", batch_size=u.batch_size, mode="unet", shuffle=False,
                            normalization=norm, drop_remainder=False)
-    return ds, val, sum(counts)
+    return ds, val, sum(counts), steps
 
 
 def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None, init=None,
@@ -113,7 +126,7 @@ def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None
         if not src.exists():
             raise UserError(f"--init {init}: no unet.keras in that run folder")
         model.set_weights(keras.models.load_model(str(src), compile=False).get_weights())
-    ds, val, n_pairs = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed)
+    ds, val, n_pairs, steps = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed)
     status = {"kind": "unet", "train": train, "normalization": norm,
               "mean": manifest["normalization"]["mean"], "std": manifest["normalization"]["std"],
               "patch_size": manifest["patch_size"], "splits": manifest["splits"], "training_pairs": n_pairs,
@@ -130,7 +143,7 @@ def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None
 
         verbose = 1 if sys.stderr.isatty() else 2
     t0 = time.perf_counter()
-    hist = model.fit(ds, validation_data=val, epochs=u.epochs, steps_per_epoch=u.steps_per_epoch,
+    hist = model.fit(ds, validation_data=val, epochs=u.epochs, steps_per_epoch=steps,
                      callbacks=callbacks, verbose=verbose)
     if val is None:
         model.save(str(run / "unet.keras"))

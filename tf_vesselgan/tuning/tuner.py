@@ -44,13 +44,13 @@ def tune(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None, fina
     run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    ds, val, _ = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed)
+    ds, val, _, steps = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed)
     objective = kt.Objective("val_dice_metric", direction="max")
     common = dict(objective=objective, max_trials=u.max_trials, seed=cfg.seed, directory=str(run / "tuner"),
                   project_name="unet", overwrite=False)
     hm = UNetHyperModel(cfg)
     tuner = (kt.BayesianOptimization(hm, **common) if u.tuner == "bayesian" else kt.RandomSearch(hm, **common))
-    tuner.search(ds, validation_data=val, epochs=u.tune_epochs, steps_per_epoch=u.steps_per_epoch, verbose=0)
+    tuner.search(ds, validation_data=val, epochs=u.tune_epochs, steps_per_epoch=steps, verbose=0)
     best = tuner.get_best_hyperparameters(1)[0].values
     trials = [{"trial": t.trial_id, **t.hyperparameters.values, "val_dice": t.score}
               for t in tuner.oracle.trials.values() if t.score is not None]
