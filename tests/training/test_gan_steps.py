@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conftest import free_ports
+
 from tf_vesselgan.config import GANConfig
 from tf_vesselgan.training.gan_trainer import build_gan
 
@@ -107,18 +109,6 @@ def test_straight_through_threshold_passes_gradient():
     assert tape.gradient(loss, x).numpy()[..., 1].tolist() == [[[3.0, 3.0]]]
 
 
-def _free_ports(n):
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def test_multiworker_step_equals_single_device_step(tmp_path):
     """Two worker processes on 127.0.0.1 (TF_CONFIG) give the single-device weights."""
     import json
@@ -137,7 +127,7 @@ def test_multiworker_step_equals_single_device_step(tmp_path):
     single = single[0] + single[1]
 
     script = Path(__file__).with_name("multiworker_step.py")
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     procs = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},

@@ -5,6 +5,7 @@ history.csv, and generator.keras when training completes.
 """
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -56,18 +57,26 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         UserError: missing patches, existing run without --resume, bad config.
     """
     manifest = read_manifest(patches_dir)
-    run, cfg = prepare_run(out, cfg, resume, kind="gan")
+    strategy = make_strategy(cfg.gan.strategy, cfg.gan.devices)  # multi-worker: before other TF ops
+    chief, task = worker_role(strategy)
+    if chief:
+        run, cfg = prepare_run(out, cfg, resume, kind="gan")
+    else:  # other workers write their (identical) checkpoints and events to a scratch folder
+        run = Path(out).parent / f".{Path(out).name}.worker-{task}"
+        shutil.rmtree(run, ignore_errors=True)
+        run, cfg = prepare_run(run, cfg, False, kind="gan")
     g = cfg.gan
     size = manifest["patch_size"]
-    strategy = make_strategy(g.strategy, g.devices)
     replicas = strategy.num_replicas_in_sync
+    keras.utils.set_random_seed(cfg.seed)  # initial weights follow the seed too
     with strategy.scope():
         gan = build_gan(g, size, cfg.seed, synchronized_bn=replicas > 1)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     ckpt = checkpoint_for(gan, epoch_var)
     manager = tf.train.CheckpointManager(ckpt, str(run / "checkpoints"), max_to_keep=g.keep_checkpoints)
-    if resume and manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    latest = tf.train.latest_checkpoint(str(Path(out) / "checkpoints")) if resume else None
+    if latest:  # every worker restores the chief's checkpoint
+        ckpt.restore(latest).assert_existing_objects_matched()
     initial_epoch = int(epoch_var.numpy())
     if initial_epoch >= g.epochs:
         write_status(run, state="complete", epochs_done=initial_epoch)
@@ -77,6 +86,11 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     per_step = g.batch_size * (g.n_critic if g.arch != "dcgan" else 1)
     ds = make_dataset(patches_dir, "train", batch_size=per_step, mode="gan", shuffle=True, seed=cfg.seed,
                       repeat=g.steps_per_epoch is not None)
+    # Workers read the same global batches and take their rows (not whole files), so a
+    # multi-worker step sees exactly the data of a single-device step.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    ds = ds.with_options(options)
     if g.steps_per_epoch is None and manifest["counts"]["train"] < per_step:
         from tf_vesselgan.errors import UserError
 
@@ -109,7 +123,20 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         manager.save(checkpoint_number=done)
     _save_generator(gan, run)
     write_status(run, state="complete", epochs_done=done)
+    if not chief:
+        shutil.rmtree(run, ignore_errors=True)
+        run = Path(out)
     return {"epochs_done": done, "seconds": seconds, "interrupted": None, "run": str(run)}
+
+
+def worker_role(strategy) -> tuple[bool, int]:
+    """(is this the chief, task index): the chief owns the run folder in multi-worker training."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+        return True, 0
+    kind, index = resolver.task_type, int(resolver.task_id or 0)
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return (kind == "chief" or (kind == "worker" and index == 0 and not has_chief)), index
 
 
 def _save_generator(gan, run: Path) -> None:
@@ -142,3 +169,20 @@ def _patch_size_of(run: Path) -> int:
 
     status = json.loads((run / "run.json").read_text())
     return int(status.get("patch_size", 96))
+
+
+def restore_critic(run) -> keras.Model:
+    """The critic/discriminator of a run's latest checkpoint (for the privacy audit's
+    white-box attack; it is never exported or handed out)."""
+    from tf_vesselgan.errors import UserError
+    from tf_vesselgan.training.run_folder import load_run_config
+
+    run = Path(run)
+    cfg = load_run_config(run)
+    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    if latest is None:
+        raise UserError(f"{run} has no checkpoint, so no critic to audit")
+    critic = build_critic(cfg.gan.arch, cfg.gan.width, _patch_size_of(run), cfg.gan.minibatch_discrimination)
+    status = tf.train.Checkpoint(critic=critic).restore(latest)
+    status.expect_partial().assert_existing_objects_matched()  # every critic weight came from the file
+    return critic
