@@ -85,6 +85,23 @@ def test_train_segment_evaluate(tiny, cli, tmp_path):
     assert code == 2 and "'nope'" in err and not (tmp_path / "s").exists()
 
 
+def test_tuned_threshold_maximises_validation_dice(tiny, cli, tmp_path):
+    cfg = tmp_path / "tt.yaml"
+    cfg.write_text(YAML.replace("  inference_stride: 16", "  inference_stride: 16\n  tune_threshold: true"))
+    run = tmp_path / "unet"
+    assert cli("train-unet", "--train", "real", "--patches", tiny / "patches", "--out", run, "--config", cfg)[0] == 0
+    assert cli("evaluate", "--model", run, "--data", tiny / "data", "--cases", "val", "--out", tmp_path / "tuned")[0] == 0
+    status = json.loads((run / "run.json").read_text())
+    tuned = json.loads((tmp_path / "tuned" / "summary.json").read_text())
+    assert tuned["threshold"] == status["tuned_threshold"]
+    assert tuned["dice"]["mean"] == pytest.approx(status["tuned_threshold_val_dice"], abs=1e-6)
+    for t in (0.1, 0.5, 0.9):
+        out = tmp_path / f"t{t}"
+        assert cli("evaluate", "--model", run, "--data", tiny / "data", "--cases", "val", "--out", out,
+                   "--threshold", t)[0] == 0
+        assert json.loads((out / "summary.json").read_text())["dice"]["mean"] <= tuned["dice"]["mean"] + 1e-9
+
+
 def test_transfer_init_starts_from_the_other_weights(tiny, cli, tmp_path):
     import keras
 

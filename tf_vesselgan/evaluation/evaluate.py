@@ -47,6 +47,29 @@ def threshold_baseline(image: np.ndarray, truth: np.ndarray, mask: np.ndarray) -
     return best
 
 
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+def tune_threshold(model, status: dict, cfg, by_id: dict, model_run, progress: bool = True) -> float:
+    """The probability threshold maximising mean Dice over the validation patients
+    (grid 0.05…0.95), stored in the model's run.json so every later run uses it."""
+    from tf_vesselgan.training.run_folder import write_status
+
+    ids = status.get("splits", {}).get("val", [])
+    if not ids or any(c not in by_id for c in ids):
+        raise UserError("unet.tune_threshold needs the model's validation patients in the data folder")
+    scores = np.zeros(len(THRESHOLD_GRID))
+    for cid in progress_bar(ids, desc="tune threshold", unit="case", enable=progress):
+        vol = load_volume(by_id[cid], cfg.data.label_map)
+        mask = vol.mask if vol.mask is not None else auto_brain_mask(vol.image)
+        prob = segment_volume(model, vol.image, mask, status, cfg.unet.inference_stride, cfg.unet.inference_batch)
+        truth = vol.label.astype(bool)
+        scores += [dice(prob > t, truth) for t in THRESHOLD_GRID]
+    best = float(THRESHOLD_GRID[int(np.argmax(scores))])
+    write_status(Path(model_run), tuned_threshold=best, tuned_threshold_val_dice=float(scores.max() / len(ids)))
+    return best
+
+
 def _write_like(path: Path, data: np.ndarray, ref: nib.Nifti1Image, dtype) -> None:
     hdr = ref.header.copy()
     hdr.set_data_dtype(dtype)
@@ -65,9 +88,11 @@ def run_segmentation(model_run, data_dir, cases_spec: str, out, evaluate: bool, 
 
     model, status = load_unet(model_run)
     cfg = load_run_config(model_run)
-    thr = threshold if threshold is not None else status.get("tuned_threshold", status.get("threshold", 0.5))
     cases, _ = discover_cases(data_dir)
     by_id = {c.case_id: c for c in cases}
+    if threshold is None and cfg.unet.tune_threshold and "tuned_threshold" not in status:
+        status["tuned_threshold"] = tune_threshold(model, status, cfg, by_id, model_run, progress)
+    thr = threshold if threshold is not None else status.get("tuned_threshold", status.get("threshold", 0.5))
     ids = select_cases(cases_spec, status, list(by_id))
     rows = []
     t0 = time.perf_counter()
