@@ -10,7 +10,7 @@ SEED   ?= 1
 CONFIG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-slow demo bench tensorboard clean
+.PHONY: help venv test test-slow demo privacy bench tensorboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,13 +53,22 @@ $(DEMO)/eval_%/summary.md: $(DEMO)/unet_%/.complete
 $(DEMO)/fid/fid.md: $(DEMO)/samples/samples.npz $(DEMO)/unet_real/.complete
 	$(VG) fid --real $(DEMO)/patches --fake $(DEMO)/samples --features unet:$(DEMO)/unet_real --n 1000 --out $(DEMO)/fid
 
+# Privacy audit of a GAN run; by default the demo's (trained first if missing).
+# Exit status 1 when the audit fails (a copy, a membership leak or an identifier).
+RUN     ?= $(DEMO)/gan
+PATCHES ?= $(DEMO)/patches
+FEATURES ?= $(if $(filter $(DEMO)/gan,$(RUN)),unet:$(DEMO)/unet_real)
+privacy: venv $(if $(filter $(DEMO)/gan,$(RUN)),$(DEMO)/gan/generator.keras $(DEMO)/unet_real/.complete)  ## privacy audit of a GAN (RUN=... PATCHES=...; default the demo's) -> OUT/privacy
+	$(VG) privacy --run $(RUN) --patches $(PATCHES) --out $(OUT)/privacy --overwrite $(if $(FEATURES),--features $(FEATURES))
+
 tensorboard: venv  ## TensorBoard over every run under OUT
 	$(BIN)/tensorboard --logdir $(OUT)
 
-bench: venv  ## benchmarks: data stage and hd95 on ../shared/data/icbm-mra (DATA=...), GAN steps
+bench: venv  ## benchmarks: data stage and hd95 on ../shared/data/icbm-mra (DATA=...), GAN steps, nearest neighbours
 	$(BIN)/python benchmarks/bench_patches.py $(if $(DATA),--data $(DATA))
 	$(BIN)/python benchmarks/bench_hd95.py $(if $(DATA),--data $(DATA))
 	$(BIN)/python benchmarks/bench_gan_step.py --widths 0.0625
+	$(BIN)/python benchmarks/bench_neighbours.py
 
 clean:  ## remove the virtual environment and outputs
 	rm -rf $(VENV) $(OUT) *.egg-info

@@ -135,8 +135,10 @@ def train_unet(args) -> int:
     from tf_vesselgan.training.unet_trainer import train_unet as run
 
     r = run(args.train, args.patches, args.out, cfg, samples=args.samples, init=args.init, hparams=hparams)
-    print(f"train-unet: {args.train}, best validation patch Dice {r['best_val_dice']:.4f}, "
-          f"{r['seconds']:.1f} s -> {args.out}")
+    best = r["best_val_dice"]
+    val = ("no validation patients (last epoch kept)" if best != best  # NaN
+           else f"best validation patch Dice {best:.4f}")
+    print(f"train-unet: {args.train}, {val}, {r['seconds']:.1f} s -> {args.out}")
     return 0
 
 
@@ -185,4 +187,56 @@ def tune(args) -> int:
     r = run(args.train, args.patches, args.out, cfg, samples=args.samples, final=not args.no_final)
     best = ", ".join(f"{k} {v:.3g}" for k, v in r["best"].items())
     print(f"tune: {len(r['trials'])} trials, best {best} -> {args.out}/best_hparams.json")
+    return 0
+
+
+def privacy(args) -> int:
+    from tf_vesselgan.privacy.audit import run_privacy
+
+    require_dir(args.run, "run folder")
+    require_dir(args.patches, "patches folder")
+    if args.data:
+        require_dir(args.data, "data folder")
+    r = run_privacy(args.run, args.patches, args.out, n=args.n, seed=args.seed, samples=args.samples,
+                    features=args.features, data_dir=args.data, export=args.export, n_attack=args.n_attack,
+                    max_memorised=args.max_memorised, max_auc=args.max_auc, overwrite=args.overwrite)
+    mem = r["memorisation"]["pixel"]
+    att = ", ".join(f"{k.split(' (')[0]} AUC {a['auc']:.3f}" for k, a in r["membership"].items())
+    print(f"privacy: {'FAIL' if r['verdict'] else 'PASS'}; {mem['memorised_fraction']:.1%} of samples below the "
+          f"unseen-patient threshold; {att}; {len(r['identifiers'])} identifier findings; {r['seconds']:.0f} s "
+          f"-> {args.out}/privacy.md")
+    for reason in r["verdict"]:
+        print(f"  {reason}")
+    return 1 if r["verdict"] else 0
+
+
+def export(args) -> int:
+    from tf_vesselgan.serving.export import export_model, write_models_config
+
+    require_dir(args.run, "run folder")
+    t0 = time.perf_counter()
+    final = export_model(args.run, args.out, name=args.name, version=args.version, threshold=args.threshold)
+    name = args.name or Path(args.out).name
+    msg = f"export: {name} version {final.name} -> {final} ({time.perf_counter() - t0:.1f} s)"
+    if args.models_config:
+        write_models_config(args.models_config, {name: args.base_path or str(Path(args.out).resolve())})
+        msg += f"; listed in {args.models_config}"
+    print(msg)
+    return 0
+
+
+def serve(args) -> int:
+    from tf_vesselgan.serving.server import serve as run
+
+    return run(args.model_config, host=args.host, rest_port=args.rest_port, grpc_port=args.grpc_port,
+               max_samples=args.max_samples, max_body=args.max_body, timeout=args.timeout)
+
+
+def client_sample(args) -> int:
+    from tf_vesselgan.serving.client import client_sample as run
+
+    t0 = time.perf_counter()
+    run(args.n, args.seed, args.out, model=args.model, url=args.url, grpc=args.grpc, fmt=args.format,
+        overwrite=args.overwrite, batch=args.batch)
+    print(f"client sample: {args.n} pairs from {args.url or args.grpc} in {time.perf_counter() - t0:.1f} s -> {args.out}")
     return 0

@@ -35,16 +35,23 @@ def write_samples(generator, n: int, out, seed: int = 0, threshold: float = 0.8,
     """Writes N samples as samples.npz, NIfTI pairs, or PNG grids into folder `out`."""
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
+    return write_pairs(generate(generator, n, seed, threshold), n, generator.output_shape[1], out,
+                       {"seed": seed, "threshold": threshold, **(meta or {})}, fmt, overwrite, progress)
+
+
+def write_pairs(batches, n: int, size: int, out, info: dict, fmt: str = "npz", overwrite: bool = False,
+                progress: bool = True) -> Path:
+    """Writes (image [b,P,P], label uint8 [b,P,P]) batches, n pairs in all, to folder `out`
+    (memory flat in n); `info` goes to samples.json next to them."""
     if fmt not in ("npz", "nifti", "png"):
         raise UserError(f"unknown format {fmt!r} (npz, nifti, png)")
-    size = generator.output_shape[1]
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         bar = progress_bar(total=n, desc="sample", unit="pair", enable=progress)
         if fmt == "npz":
             img_mm = np.lib.format.open_memmap(tmp / "image.npy", "w+", np.float32, (n, size, size))
             lab_mm = np.lib.format.open_memmap(tmp / "label.npy", "w+", np.uint8, (n, size, size))
         i = 0
-        for image, label in generate(generator, n, seed, threshold):
+        for image, label in batches:
             b = len(image)
             if fmt == "npz":
                 img_mm[i:i + b], lab_mm[i:i + b] = image, label
@@ -55,6 +62,8 @@ def write_samples(generator, n: int, out, seed: int = 0, threshold: float = 0.8,
             i += b
             bar.update(b)
         bar.close()
+        if i != n:
+            raise UserError(f"expected {n} pairs, got {i}")
         if fmt == "npz":
             img_mm.flush()
             lab_mm.flush()
@@ -64,9 +73,7 @@ def write_samples(generator, n: int, out, seed: int = 0, threshold: float = 0.8,
                 zf.write(tmp / "label.npy", "label.npy")
             (tmp / "image.npy").unlink()
             (tmp / "label.npy").unlink()
-        info = {"n": n, "seed": seed, "threshold": threshold, "format": fmt, "patch_size": size}
-        info.update(meta or {})
-        (tmp / "samples.json").write_text(json.dumps(info, indent=2))
+        (tmp / "samples.json").write_text(json.dumps({"n": n, "format": fmt, "patch_size": size, **info}, indent=2))
     return Path(out)
 
 

@@ -1,0 +1,121 @@
+"""`vesselgan client sample`: synthetic pairs from a served generator over REST or gRPC.
+
+Works unchanged against TensorFlow Serving and `vesselgan serve`. It draws the noise
+exactly as `vesselgan sample` does (blocks of 256, stateless seed (seed, block)) and
+calls `serving_default`, so it writes the same files for the same seed and model.
+"""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import numpy as np
+import orjson
+import tensorflow as tf
+
+from tf_vesselgan.errors import UserError
+
+BLOCK = 256
+
+
+class RestClient:
+    def __init__(self, url: str, model: str, timeout: float = 120.0):
+        self.base = f"{url.rstrip('/')}/v1/models/{model}"
+        self.timeout = timeout
+
+    def _call(self, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        req = urllib.request.Request(self.base + path, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return orjson.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                msg = json.loads(exc.read()).get("error", exc.reason)
+            except ValueError:
+                msg = exc.reason
+            raise UserError(f"server answered {exc.code}: {msg}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise UserError(f"cannot reach {self.base}: {getattr(exc, 'reason', exc)}") from None
+
+    def latent_dim(self) -> int:
+        sig = self._call("/metadata")["metadata"]["signature_def"]["signature_def"]["serving_default"]
+        return int(sig["inputs"]["noise"]["tensor_shape"]["dim"][1]["size"])
+
+    def predict(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self._call(":predict", {"signature_name": "serving_default", "inputs": {"noise": noise}})["outputs"]
+        return np.asarray(out["image"], np.float32), np.asarray(out["label"], np.uint8)
+
+
+class GrpcClient:
+    def __init__(self, target: str, model: str, timeout: float = 120.0):
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        from tf_vesselgan.serving.grpc_service import MAX_MESSAGE
+
+        self.grpc = grpc
+        self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                                                              ("grpc.max_send_message_length", MAX_MESSAGE)])
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.model, self.target, self.timeout = model, target, timeout
+
+    def _rpc(self, method, request):
+        try:
+            return method(request, timeout=self.timeout)
+        except self.grpc.RpcError as exc:
+            raise UserError(f"gRPC {self.target}: {exc.code().name}: {exc.details()}") from None
+
+    def latent_dim(self) -> int:
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        req = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        req.model_spec.name = self.model
+        resp = self._rpc(self.stub.GetModelMetadata, req)
+        sigmap = get_model_metadata_pb2.SignatureDefMap()
+        resp.metadata["signature_def"].Unpack(sigmap)
+        return int(sigmap.signature_def["serving_default"].inputs["noise"].tensor_shape.dim[1].size)
+
+    def predict(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from tensorflow_serving.apis import predict_pb2
+
+        req = predict_pb2.PredictRequest()
+        req.model_spec.name = self.model
+        req.model_spec.signature_name = "serving_default"
+        req.inputs["noise"].CopyFrom(tf.make_tensor_proto(noise))
+        resp = self._rpc(self.stub.Predict, req)
+        return tf.make_ndarray(resp.outputs["image"]), tf.make_ndarray(resp.outputs["label"])
+
+
+def remote_batches(client, n: int, seed: int, batch: int = BLOCK):
+    """Yields (image [b,P,P], label [b,P,P]) with `vesselgan sample`'s noise for `seed`,
+    at most `batch` samples per request."""
+    latent = client.latent_dim()
+    for k, start in enumerate(range(0, n, BLOCK)):
+        z = tf.random.stateless_normal([BLOCK, latent], seed=[seed, k])[:min(BLOCK, n - start)].numpy()
+        for i in range(0, len(z), batch):
+            image, label = client.predict(z[i:i + batch])
+            yield image[..., 0], label[..., 0]
+
+
+def client_sample(n: int, seed: int, out, model: str = "generator", url: str | None = None, grpc: str | None = None,
+                  fmt: str = "npz", overwrite: bool = False, progress: bool = True, batch: int = BLOCK):
+    from tf_vesselgan.training.sampling import write_pairs
+
+    if (url is None) == (grpc is None):
+        raise UserError("give exactly one of --url (REST) or --grpc (host:port)")
+    if n <= 0:
+        raise UserError(f"--n must be positive, got {n}")
+    client = RestClient(url, model) if url else GrpcClient(grpc, model)
+    if batch <= 0:
+        raise UserError(f"--batch must be positive, got {batch}")
+    first = remote_batches(client, n, seed, batch)
+    image, label = next(first)  # reach the server before creating any output
+    size = image.shape[1]
+
+    def batches():
+        yield image, label
+        yield from first
+
+    return write_pairs(batches(), n, size, out, {"seed": seed, "served_model": model}, fmt, overwrite, progress)

@@ -1,0 +1,199 @@
+"""`vesselgan export`: SavedModels in TF Serving's layout `saved_models/<name>/<version>/`.
+
+Generator signatures: `serving_default` {noise} → {image, label} and `sample` {count,
+seed} → {image, label}, stateless (the noise of `vesselgan sample`), label threshold
+baked in. U-net: {image} → {probability, label} with its input normalisation baked in.
+Only the exported network's weights go in: no critic, no training data, no case ids.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tf_vesselgan.errors import UserError
+
+SAMPLE_BATCH = 256  # the noise of `vesselgan sample` is drawn per block of 256 with seed (seed, block)
+WARMUP_FILE = "tf_serving_warmup_requests"
+
+
+def sample_noise(count, seed, latent: int):
+    """Noise for samples 0..count-1 of seed `seed`, identical to `vesselgan sample`'s."""
+    count = tf.cast(count, tf.int32)
+    blocks = (count + SAMPLE_BATCH - 1) // SAMPLE_BATCH
+    seed = tf.cast(seed, tf.int64)
+
+    def block(k):
+        return tf.random.stateless_normal([SAMPLE_BATCH, latent], seed=tf.stack([seed, tf.cast(k, tf.int64)]))
+
+    z = tf.map_fn(block, tf.range(blocks), fn_output_signature=tf.TensorSpec([SAMPLE_BATCH, latent], tf.float32))
+    return tf.reshape(z, [-1, latent])[:count]
+
+
+class GeneratorModule(tf.Module):
+    def __init__(self, generator, threshold: float, max_count: int = 1024):
+        super().__init__(name="generator")
+        self.generator = generator
+        self.latent = int(generator.input_shape[-1])
+        self.size = int(generator.output_shape[1])
+        self.threshold = float(threshold)
+        self.max_count = int(max_count)
+        spec = tf.TensorSpec([None, self.latent], tf.float32, name="noise")
+        self.serving_default = tf.function(self._from_noise, input_signature=[spec])
+        self.sample = tf.function(self._sample, input_signature=[tf.TensorSpec([], tf.int32, name="count"),
+                                                                 tf.TensorSpec([], tf.int64, name="seed")])
+
+    def _outputs(self, noise):
+        pair = self.generator(noise, training=False)
+        image = pair[..., :1]
+        label = tf.cast(pair[..., 1:] > self.threshold, tf.uint8)
+        return {"image": image, "label": label}
+
+    def _from_noise(self, noise):
+        return self._outputs(noise)
+
+    def _sample(self, count, seed):
+        tf.debugging.assert_non_negative(count, message="count must be >= 0")
+        tf.debugging.assert_less_equal(count, self.max_count, message=f"count must be <= {self.max_count}")
+        return self._outputs(sample_noise(count, seed, self.latent))
+
+
+class UNetModule(tf.Module):
+    def __init__(self, unet, normalization: str, mean: float, std: float, threshold: float):
+        super().__init__(name="unet")
+        self.unet = unet
+        self.normalization = normalization
+        self.mean, self.std, self.threshold = float(mean), float(std), float(threshold)
+        spec = tf.TensorSpec([None, None, None, 1], tf.float32, name="image")
+        self.serving_default = tf.function(self._segment, input_signature=[spec])
+
+    def _normalize(self, x):
+        if self.normalization == "global":
+            return (x - self.mean) / self.std
+        if self.normalization == "minmax":
+            lo = tf.reduce_min(x, axis=[1, 2, 3], keepdims=True)
+            hi = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
+            return 2.0 * (x - lo) / tf.maximum(hi - lo, 1e-8) - 1.0
+        m, v = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
+        return (x - m) / tf.maximum(tf.sqrt(v), 1e-6)
+
+    def _segment(self, image):
+        x = self._normalize(image)
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        ph, pw = (-h) % 16, (-w) % 16  # four poolings: pad to a multiple of 16, crop back
+        x = tf.pad(x, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="SYMMETRIC")
+        prob = self.unet(x, training=False)[:, :h, :w, :]
+        return {"probability": prob, "label": tf.cast(prob > self.threshold, tf.uint8)}
+
+
+def next_version(model_dir: Path) -> int:
+    versions = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] if model_dir.exists() else []
+    return max(versions, default=0) + 1
+
+
+def _warmup(folder: Path, name: str, requests: list[tuple[str, dict]]) -> None:
+    """TF Serving warm-up records: PredictionLog protos in assets.extra/."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    extra = folder / "assets.extra"
+    extra.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
+        for signature, inputs in requests:
+            req = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name=signature))
+            for key, value in inputs.items():
+                req.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=req))
+            writer.write(log.SerializeToString())
+
+
+def export_model(run, out_root, name: str | None = None, version: int | None = None, threshold: float | None = None,
+                 max_count: int = 1024) -> Path:
+    """Exports the generator (GAN run) or U-net (U-net run) of `run` to out_root/<version>.
+
+    Returns the version folder. Written to a temporary folder and renamed into place.
+    """
+    from tf_vesselgan.training.run_folder import read_status
+
+    run, root = Path(run), Path(out_root)
+    status = read_status(run)
+    kind = status.get("kind")
+    name = name or root.name
+    if kind == "gan":
+        from tf_vesselgan.training.gan_trainer import restore_generator
+
+        gen, cfg = restore_generator(run)
+        thr = cfg.gan.label_threshold if threshold is None else threshold
+        module = GeneratorModule(gen, thr, max_count)
+        signatures = {"serving_default": module.serving_default, "sample": module.sample}
+        warm = [("serving_default", {"noise": np.zeros((1, module.latent), np.float32)}),
+                ("sample", {"count": np.int32(2), "seed": np.int64(0)})]
+    elif kind == "unet":
+        from tf_vesselgan.training.unet_trainer import load_unet
+
+        unet, st = load_unet(run)
+        thr = st.get("threshold", 0.5) if threshold is None else threshold
+        module = UNetModule(unet, st["normalization"], st.get("mean", 0.0), st.get("std", 1.0), thr)
+        signatures = {"serving_default": module.serving_default}
+        size = int(st.get("patch_size", 96))
+        warm = [("serving_default", {"image": np.zeros((1, size, size, 1), np.float32)})]
+    else:
+        raise UserError(f"{run}: cannot export a run of kind {kind!r} (GAN or U-net runs)")
+    if version is None:
+        version = next_version(root)
+    elif version < 1:
+        raise UserError(f"--version must be a positive integer, got {version}")
+    final = root / str(version)
+    if final.exists():
+        raise UserError(f"{final} already exists (versions are never overwritten; omit --version for the next)")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{version}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
+        _warmup(tmp, name, warm)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def write_models_config(path, models: dict[str, str]) -> Path:
+    """Writes/updates a TF Serving model_config_list: {name: base_path}; other entries kept."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    path = Path(path)
+    cfg = model_server_config_pb2.ModelServerConfig()
+    if path.exists():
+        text_format.Parse(path.read_text(), cfg)
+    entries = {c.name: c for c in cfg.model_config_list.config}
+    for name, base in models.items():
+        if name in entries:
+            entries[name].base_path = base
+        else:
+            c = cfg.model_config_list.config.add()
+            c.name, c.base_path, c.model_platform = name, base, "tensorflow"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text_format.MessageToString(cfg))
+    os.replace(tmp, path)
+    return path
+
+
+def read_models_config(path) -> dict[str, str]:
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"model config {path} does not exist")
+    cfg = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(path.read_text(), cfg)
+    except text_format.ParseError as exc:
+        raise UserError(f"{path}: not a TF Serving model_config_list ({exc})") from None
+    return {c.name: c.base_path for c in cfg.model_config_list.config}
