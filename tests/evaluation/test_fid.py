@@ -42,6 +42,8 @@ def test_kid_matches_numpy_loop_reference():
     same = rng.normal(size=(400, 5))
     assert abs(kid(same[:200], same[200:], subset_size=200, subsets=3)[0]) < 0.05
     assert kid(a, b + 2.0, subset_size=20, subsets=2)[0] > 0.5
+    # subset size capped at half the smaller set: the subsets differ, so the sd is real
+    assert kid(same[:200], same[200:], subset_size=1000, subsets=5)[1] > 0
 
 
 def test_inception_path_with_random_weights_offline():

@@ -54,7 +54,7 @@ def test_rest_status_metadata_and_predict_formats(server, exported):
     assert http(server, "/v1/models/generator/versions/1")[0] == 200
     code, meta = http(server, "/v1/models/generator/metadata")
     sig = meta["metadata"]["signature_def"]["signature_def"]
-    assert code == 200 and set(sig) == {"serving_default", "sample"}
+    assert code == 200 and set(sig) == {"serving_default", "sample", "raw"}
     assert sig["sample"]["inputs"]["count"]["dtype"] == "DT_INT32"
     image, label = local(exported["generator"], 3, 9)
     code, col = http(server, "/v1/models/generator:predict",
@@ -68,6 +68,38 @@ def test_rest_status_metadata_and_predict_formats(server, exported):
     np.testing.assert_allclose(np.asarray(rows["predictions"][2]["image"])[..., 0], image[2], atol=1e-5)
     code, named = http(server, "/v1/models/generator/versions/1:predict", {"instances": [{"noise": z[0].tolist()}]})
     assert code == 200 and np.asarray(named["predictions"][0]["label"]).shape == (96, 96, 1)
+
+
+def test_raw_signature_returns_b64_tensors_over_rest(server, exported):
+    import base64
+
+    from tensorflow.core.framework import tensor_pb2
+
+    z = tf.random.stateless_normal([256, 100], seed=[2, 0])[:4].numpy()
+    code, out = http(server, "/v1/models/generator:predict", {"signature_name": "raw", "inputs": {"noise": z.tolist()}})
+    assert code == 200 and len(out["outputs"]["image_bytes"]) == 4
+    decode = lambda item: tf.make_ndarray(tensor_pb2.TensorProto.FromString(base64.b64decode(item["b64"])))  # noqa: E731
+    image = np.stack([decode(i) for i in out["outputs"]["image_bytes"]])
+    label = np.stack([decode(i) for i in out["outputs"]["label_bytes"]])
+    want_image, want_label = local(exported["generator"], 4, 2)
+    np.testing.assert_allclose(image, want_image, atol=1e-5)
+    np.testing.assert_array_equal(label, want_label)
+    assert label.dtype == np.uint8
+
+
+def test_json_number_parser_reads_tf_serving_layouts():
+    import orjson
+
+    from tf_vesselgan.serving.client import numeric_array
+
+    img = np.random.default_rng(0).uniform(-1, 1, (3, 96, 96, 1)).astype(np.float32)
+    raw = orjson.dumps({"outputs": {"image": img, "label": (img > 0).astype(np.uint8)}}, option=orjson.OPT_SERIALIZE_NUMPY)
+    np.testing.assert_array_equal(numeric_array(raw, b"image").astype(np.float32), img.ravel())
+    np.testing.assert_array_equal(numeric_array(raw, b"label"), (img > 0).ravel())
+    pretty = b'{\n "outputs": {\n  "label": [[1, 0]],\n  "image": [[-1.5e-3, 2.0]]\n }\n}'
+    np.testing.assert_array_equal(numeric_array(pretty, b"image"), [-1.5e-3, 2.0])
+    with pytest.raises(ValueError):
+        numeric_array(b'{"outputs": {"image": [[1, "x"]]}}', b"image")
 
 
 def test_grpc_predict_metadata_status_equal_in_process(server, exported):

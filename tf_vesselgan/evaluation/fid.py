@@ -38,12 +38,15 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
 
 def kid(x: np.ndarray, y: np.ndarray, subset_size: int = 1000, subsets: int = 10, seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance: unbiased MMD² with k(a,b) = (a·b/d + 1)³ (Bińkowski et al.
-    2018), averaged over random subsets; returns (mean, sd)."""
+    2018), averaged over random subsets; returns (mean, sd).
+
+    Subsets hold at most half of the smaller set, so they differ and the sd measures
+    something (subsets of the whole set would all be equal and report sd 0)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     rng = np.random.default_rng(seed)
-    m = min(subset_size, len(x), len(y))
+    m = min(subset_size, min(len(x), len(y)) // 2)
     if m < 2:
-        raise UserError("KID needs at least 2 samples on each side")
+        raise UserError("KID needs at least 4 samples on each side")
     vals = []
     for _ in range(subsets):
         a = x[rng.choice(len(x), m, replace=False)]

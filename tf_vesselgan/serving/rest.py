@@ -2,6 +2,7 @@
 columnar formats), `{"error": ...}` responses, bounded request bodies."""
 from __future__ import annotations
 
+import base64
 import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -49,7 +50,17 @@ def parse_predict(body: bytes) -> tuple[str, dict, str]:
     return signature, {None: rows}, "row"
 
 
+def _json_ready(key: str, value):
+    """String tensors as TF Serving writes them: {"b64": ...} per element for *_bytes."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        if key.endswith("_bytes"):
+            return np.vectorize(lambda b: {"b64": base64.b64encode(b).decode("ascii")}, otypes=[object])(value).tolist()
+        return np.vectorize(lambda b: b.decode("utf-8", "replace"), otypes=[object])(value).tolist()
+    return value
+
+
 def format_outputs(outputs: dict, fmt: str) -> dict:
+    outputs = {k: _json_ready(k, v) for k, v in outputs.items()}
     if fmt == "columnar":
         return {"outputs": outputs if len(outputs) > 1 else next(iter(outputs.values()))}
     n = {len(v) for v in outputs.values()}
