@@ -64,11 +64,13 @@ privacy: venv $(if $(filter $(DEMO)/gan,$(RUN)),$(DEMO)/gan/generator.keras $(DE
 tensorboard: venv  ## TensorBoard over every run under OUT
 	$(BIN)/tensorboard --logdir $(OUT)
 
-bench: venv  ## benchmarks: data stage and hd95 on ../shared/data/icbm-mra (DATA=...), GAN steps, nearest neighbours
+bench: venv  ## benchmarks: data stage and hd95 on ../shared/data/icbm-mra (DATA=...), GAN steps, neighbours, serving, oneDNN
 	$(BIN)/python benchmarks/bench_patches.py $(if $(DATA),--data $(DATA))
 	$(BIN)/python benchmarks/bench_hd95.py $(if $(DATA),--data $(DATA))
 	$(BIN)/python benchmarks/bench_gan_step.py --widths 0.0625
 	$(BIN)/python benchmarks/bench_neighbours.py
+	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_speed.py --width 0.25
 
 clean:  ## remove the virtual environment and outputs
 	rm -rf $(VENV) $(OUT) *.egg-info

@@ -165,3 +165,18 @@ def test_bad_config_is_exit_2(tmp_path, cli):
     cfg.write_text("data:\n  n_vesel: 3\n")
     code, _, err = cli("patches", "--data", data, "--out", tmp_path / "out", "--config", cfg)
     assert code == 2 and "data.n_vesel" in err and str(cfg) in err
+
+
+def test_unwritable_output_folder_is_one_line_exit_2(tmp_path, cli):
+    import os
+
+    if os.geteuid() == 0:  # root may write anywhere: use a path under a regular file instead
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        out = locked / "out"
+    code, _, err = cli("phantom", "--out", out, "--cases", 1)
+    assert code == 2 and "error:" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

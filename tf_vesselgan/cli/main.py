@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"vesselgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno is None or exc.filename is None:
+            raise  # not a file-system refusal: a bug, keep the traceback
+        # unwritable output folder, full disk, missing file: the user's environment
+        print(f"vesselgan {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"vesselgan {args.command}: interrupted", file=sys.stderr)
         return 130
