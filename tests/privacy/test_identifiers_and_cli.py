@@ -6,22 +6,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_case, write_nifti
+from tests.training.test_train_cli import GAN_YAML
 from tf_vesselgan.privacy.identifiers import identifier_strings, scan
 
-YAML = """seed: 2
-data:
-  patch_size: 96
-  n_vessel: 8
-  n_random: 8
-  split: {train: 0.5, val: 0.25, test: 0.25}
-gan:
-  width: 0.03
-  batch_size: 4
-  n_critic: 2
-  epochs: 1
-  steps_per_epoch: 2
-  image_grid: 0
-"""
+# the tiny GAN of the train-gan tests, one epoch, no image grid
+YAML = GAN_YAML.replace("epochs: 2", "epochs: 1").replace("image_grid: 4", "image_grid: 0")
 
 
 def test_scan_finds_ids_in_zip_members_gzip_headers_and_affines(tmp_path):

@@ -24,29 +24,10 @@ class RestClient:
         self.base = f"{url.rstrip('/')}/v1/models/{model}"
         self.timeout = timeout
 
-    def _call(self, path: str, body: dict | None = None) -> dict:
+    def _request(self, path: str, body: dict | None = None) -> bytes:
+        """The response body; server errors and unreachable servers become UserErrors."""
         data = None if body is None else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
         req = urllib.request.Request(self.base + path, data=data, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return orjson.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                msg = json.loads(exc.read()).get("error", exc.reason)
-            except ValueError:
-                msg = exc.reason
-            raise UserError(f"server answered {exc.code}: {msg}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise UserError(f"cannot reach {self.base}: {getattr(exc, 'reason', exc)}") from None
-
-    def latent_dim(self) -> int:
-        sigs = self._call("/metadata")["metadata"]["signature_def"]["signature_def"]
-        self.has_raw = "raw" in sigs  # compact binary outputs (exports from this version on)
-        return int(sigs["serving_default"]["inputs"]["noise"]["tensor_shape"]["dim"][1]["size"])
-
-    def _post_raw(self, body: dict) -> bytes:
-        req = urllib.request.Request(self.base + ":predict", data=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-                                     headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return resp.read()
@@ -59,13 +40,21 @@ class RestClient:
         except (urllib.error.URLError, OSError) as exc:
             raise UserError(f"cannot reach {self.base}: {getattr(exc, 'reason', exc)}") from None
 
+    def _call(self, path: str, body: dict | None = None) -> dict:
+        return orjson.loads(self._request(path, body))
+
+    def latent_dim(self) -> int:
+        sigs = self._call("/metadata")["metadata"]["signature_def"]["signature_def"]
+        self.has_raw = "raw" in sigs  # compact binary outputs (exports from this version on)
+        return int(sigs["serving_default"]["inputs"]["noise"]["tensor_shape"]["dim"][1]["size"])
+
     def predict(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if getattr(self, "has_raw", None) is None:
             self.latent_dim()
         if self.has_raw:
-            out = orjson.loads(self._post_raw({"signature_name": "raw", "inputs": {"noise": noise}}))["outputs"]
+            out = self._call(":predict", {"signature_name": "raw", "inputs": {"noise": noise}})["outputs"]
             return _decode_b64_tensors(out["image_bytes"])[..., None], _decode_b64_tensors(out["label_bytes"])[..., None]
-        raw = self._post_raw({"signature_name": "serving_default", "inputs": {"noise": noise}})
+        raw = self._request(":predict", {"signature_name": "serving_default", "inputs": {"noise": noise}})
         shape = None
         try:
             image, label = numeric_array(raw, b"image"), numeric_array(raw, b"label")
