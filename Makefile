@@ -6,14 +6,13 @@ BIN    := $(VENV)/bin
 VG     := $(BIN)/vesselgan
 OUT    ?= out
 DATA   ?=
-SEED   ?= 1
 CONFIG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-slow demo privacy bench tensorboard clean
+.PHONY: help venv test test-slow test-e2e demo anonymization augmentation transfer fid tune privacy bench tensorboard clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,36 +28,40 @@ test: venv  ## the default test run (fast tests, < 15 min on 2 cores)
 test-slow: venv  ## the slow tests (end-to-end, multi-process)
 	$(BIN)/python -m pytest -q -m slow tests
 
+test-e2e: venv  ## the end-to-end `vesselgan run` test (tiny, killed and resumed; part of test-slow)
+	$(BIN)/python -m pytest -q -m slow tests/experiments
+
 DEMO   := $(OUT)/demo
 DEMOCF := $(if $(CONFIG),$(CONFIG),experiments/demo.yaml)
 
-demo: venv $(DEMO)/eval_real/summary.md $(DEMO)/eval_synthetic/summary.md $(DEMO)/fid/fid.md  ## the demo chain on the phantom (OUT=..., SEED=..., CONFIG=...)
-	@echo; cat $(DEMO)/eval_real/summary.md $(DEMO)/eval_synthetic/summary.md $(DEMO)/fid/fid.md
+demo: venv  ## the demo study on the phantom -> OUT/demo/report.md (CONFIG=..., OUT=...; reruns skip finished stages)
+	$(VG) run $(DEMOCF) --out $(DEMO)
+	@echo; cat $(DEMO)/report.md
 
-# Each stage is a file target, so a rerun skips the stages that finished.
-$(DEMO)/phantom/images:
-	$(VG) phantom --out $(DEMO)/phantom --cases 8 --seed $(SEED) --overwrite
-$(DEMO)/patches/manifest.json: $(DEMO)/phantom/images
-	$(VG) patches --data $(DEMO)/phantom --out $(DEMO)/patches --seed $(SEED) --config $(DEMOCF) --overwrite
-$(DEMO)/gan/generator.keras: $(DEMO)/patches/manifest.json
-	$(VG) train-gan --patches $(DEMO)/patches --out $(DEMO)/gan --config $(DEMOCF) $(if $(wildcard $(DEMO)/gan/config.yaml),--resume)
-$(DEMO)/samples/samples.npz: $(DEMO)/gan/generator.keras
-	$(VG) sample --run $(DEMO)/gan --n 2000 --out $(DEMO)/samples --seed $(SEED) --overwrite
-$(DEMO)/unet_real/.complete: $(DEMO)/patches/manifest.json
-	rm -rf $(DEMO)/unet_real && $(VG) train-unet --train real --patches $(DEMO)/patches --out $(DEMO)/unet_real --config $(DEMOCF) && touch $@
-$(DEMO)/unet_synthetic/.complete: $(DEMO)/samples/samples.npz
-	rm -rf $(DEMO)/unet_synthetic && $(VG) train-unet --train synthetic --patches $(DEMO)/patches --samples $(DEMO)/samples --out $(DEMO)/unet_synthetic --config $(DEMOCF) && touch $@
-$(DEMO)/eval_%/summary.md: $(DEMO)/unet_%/.complete
-	$(VG) evaluate --model $(DEMO)/unet_$* --data $(DEMO)/phantom --cases test --out $(DEMO)/eval_$* --overwrite
-$(DEMO)/fid/fid.md: $(DEMO)/samples/samples.npz $(DEMO)/unet_real/.complete
-	$(VG) fid --real $(DEMO)/patches --fake $(DEMO)/samples --features unet:$(DEMO)/unet_real --n 1000 --out $(DEMO)/fid
+anonymization: venv  ## Table 1 + synthetic-only Table 2 on DATA=... (images/labels) -> OUT/anonymization/report.md
+	@test -n "$(DATA)" || { echo "make anonymization: set DATA=<folder with images/ and labels/>"; exit 2; }
+	$(VG) run $(if $(CONFIG),$(CONFIG),experiments/anonymization.yaml) --data $(DATA) --out $(OUT)/anonymization
+
+augmentation: venv  ## real + synthetic block of Table 2 on DATA=... -> OUT/augmentation/report.md
+	@test -n "$(DATA)" || { echo "make augmentation: set DATA=<folder with images/ and labels/>"; exit 2; }
+	$(VG) run $(if $(CONFIG),$(CONFIG),experiments/augmentation.yaml) --data $(DATA) --out $(OUT)/augmentation
+
+transfer: venv  ## Fig. 3 study: pre-train on DATA=..., fine-tune on SECOND=... -> OUT/transfer/report.md
+	@test -n "$(DATA)" -a -n "$(SECOND)" || { echo "make transfer: set DATA=<pre-training data> SECOND=<second data set>"; exit 2; }
+	$(VG) run $(if $(CONFIG),$(CONFIG),experiments/transfer.yaml) --data $(DATA) --transfer-data $(SECOND) --out $(OUT)/transfer
+
+fid: demo  ## FID/KID of the demo's samples in its real U-net's feature space -> OUT/fid
+	$(VG) fid --real $(DEMO)/patches --fake $(DEMO)/samples_wgan-gp-sn --features unet:$(DEMO)/unet_real --n 1000 --out $(OUT)/fid
+
+tune: demo  ## keras-tuner search of U-net lr/dropout on the demo's patches (CONFIG=...) -> OUT/tune
+	$(VG) tune --patches $(DEMO)/patches --out $(OUT)/tune --config $(if $(CONFIG),$(CONFIG),experiments/demo_unet.yaml)
 
 # Privacy audit of a GAN run; by default the demo's (trained first if missing).
 # Exit status 1 when the audit fails (a copy, a membership leak or an identifier).
-RUN     ?= $(DEMO)/gan
+RUN     ?= $(DEMO)/gan_wgan-gp-sn
 PATCHES ?= $(DEMO)/patches
-FEATURES ?= $(if $(filter $(DEMO)/gan,$(RUN)),unet:$(DEMO)/unet_real)
-privacy: venv $(if $(filter $(DEMO)/gan,$(RUN)),$(DEMO)/gan/generator.keras $(DEMO)/unet_real/.complete)  ## privacy audit of a GAN (RUN=... PATCHES=...; default the demo's) -> OUT/privacy
+FEATURES ?= $(if $(filter $(DEMO)/gan_wgan-gp-sn,$(RUN)),unet:$(DEMO)/unet_real)
+privacy: venv $(if $(filter $(DEMO)/gan_wgan-gp-sn,$(RUN)),demo)  ## privacy audit of a GAN (RUN=... PATCHES=...; default the demo's) -> OUT/privacy
 	$(VG) privacy --run $(RUN) --patches $(PATCHES) --out $(OUT)/privacy --overwrite $(if $(FEATURES),--features $(FEATURES))
 
 tensorboard: venv  ## TensorBoard over every run under OUT

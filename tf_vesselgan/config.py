@@ -118,6 +118,22 @@ class UNetConfig:
 
 
 @dataclass(frozen=True)
+class StudyConfig:
+    """What `vesselgan run` does: the paper's anonymization / augmentation studies."""
+
+    kind: str = _opt("anonymization", choices=("anonymization", "augmentation", "transfer"))
+    gans: list[str] = _opt(["dcgan", "wgan-gp", "wgan-gp-sn"])
+    phantom_cases: int = _opt(0, 0, 1000)  # > 0: run on a built-in phantom of this many cases
+    n_samples: int = _opt(2000, 1, 10_000_000)
+    fid_samples: int = _opt(1000, 4, 1_000_000)
+    privacy: bool = True
+    # transfer: U-nets on n training patients of a second data set (--transfer-data, or a
+    # phantom of this many cases), from scratch vs from the synthetic-pretrained U-net
+    transfer_n: list[int] = _opt([1, 3, 5, 7, 9, 11, 13, 15])
+    transfer_phantom_cases: int = _opt(0, 0, 1000)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Top-level config; each stage reads its own section."""
 
@@ -126,6 +142,7 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
 
 
 # ----------------------------------------------------------------------------- loading

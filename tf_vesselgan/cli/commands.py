@@ -240,3 +240,11 @@ def client_sample(args) -> int:
         overwrite=args.overwrite, batch=args.batch)
     print(f"client sample: {args.n} pairs from {args.url or args.grpc} in {time.perf_counter() - t0:.1f} s -> {args.out}")
     return 0
+
+
+def run(args) -> int:
+    from tf_vesselgan.experiments.runner import run_experiment
+
+    run_experiment(args.config, data=args.data, out=args.out, log=lambda m: print(m, flush=True),
+                   transfer_data=args.transfer_data)
+    return 0

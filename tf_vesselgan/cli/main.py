@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=commands.privacy)
 
+    s = sub.add_parser("run", help="an experiment of experiments/*.yaml end to end (resumable), with report.md")
+    s.add_argument("config", help="experiment YAML, e.g. experiments/demo.yaml")
+    s.add_argument("--data", help="data folder (not needed when the study uses the built-in phantom)")
+    s.add_argument("--out", help="experiment folder (default out/<name>)")
+    s.add_argument("--transfer-data", help="the second data set of a transfer study")
+    s.set_defaults(func=commands.run)
+
     s = sub.add_parser("export", help="SavedModel of a generator or U-net run in TF Serving's layout NAME/VERSION/")
     s.add_argument("--run", required=True, help="GAN or U-net run folder")
     s.add_argument("--out", required=True, help="model folder, e.g. saved_models/generator")

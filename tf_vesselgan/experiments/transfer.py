@@ -1,0 +1,142 @@
+"""The transfer-learning study (Kossen et al., Fig. 3): U-nets on n training patients of
+a second data set, from scratch vs fine-tuned from the U-net pre-trained on synthetic
+pairs, for every n in `study.transfer_n`; a reference trained on all its patients."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from tf_vesselgan.config import ExperimentConfig
+
+
+def transfer_stages(cfg: ExperimentConfig, out: Path, second: Path, pretrained: Path, Stage) -> list:
+    from tf_vesselgan.data.build import build_patches, read_manifest
+    from tf_vesselgan.evaluation.evaluate import run_segmentation
+    from tf_vesselgan.training.unet_trainer import train_unet
+
+    st = cfg.study
+    stages = []
+    if st.transfer_phantom_cases:
+        from tf_vesselgan.data.phantom import write_phantom_dataset
+
+        def phantom():
+            shutil.rmtree(out / "t_phantom", ignore_errors=True)
+            write_phantom_dataset(out / "t_phantom", cases=st.transfer_phantom_cases, seed=cfg.seed + 1000,
+                                  progress=False)
+
+        stages.append(Stage("second data set (phantom)", out / "t_phantom", phantom))
+    full = out / "t_patches"
+    stages.append(Stage("second data set: patches", full,
+                        lambda: build_patches(second, full, cfg, overwrite=True, progress=False)))
+
+    def unet_and_eval(tag: str, patches: Path, init):
+        folder = out / f"t_unet_{tag}"
+
+        def unet():
+            shutil.rmtree(folder, ignore_errors=True)
+            train_unet("real", patches, folder, cfg, init=init, verbose=2)
+
+        def evaluate():
+            run_segmentation(folder, second, "test", out / f"t_eval_{tag}", evaluate=True, overwrite=True,
+                             progress=False)
+
+        return [Stage(f"transfer U-net {tag}", folder, unet), Stage(f"transfer evaluate {tag}", out / f"t_eval_{tag}",
+                                                                   evaluate)]
+
+    stages += unet_and_eval("reference", full, None)
+    for n in st.transfer_n:
+        sub = out / f"t_patches_n{n}"
+
+        def patches_n(n=n, sub=sub):
+            m = read_manifest(full)
+            pool = m["splits"]["train"]
+            if n > len(pool):
+                raise ValueError(f"n={n} exceeds the {len(pool)} training patients")  # filtered in plan
+            split = dataclasses.replace(cfg.data.split, train_cases=pool[:n], val_cases=m["splits"]["val"],
+                                        test_cases=m["splits"]["test"])
+            sub_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, split=split))
+            build_patches(second, sub, sub_cfg, overwrite=True, progress=False)
+
+        stages.append(Stage(f"transfer patches n={n}", sub, patches_n))
+        stages += unet_and_eval(f"scratch_n{n}", sub, None)
+        stages += unet_and_eval(f"pretrained_n{n}", sub, pretrained)
+    return stages
+
+
+def usable_n(cfg: ExperimentConfig, n_train: int) -> list[int]:
+    """The configured n capped by the second data set's training patients."""
+    return sorted({n for n in cfg.study.transfer_n if 1 <= n <= n_train})
+
+
+def transfer_rows(out: Path, ns: list[int]) -> list[dict]:
+    rows = []
+    for n in ns:
+        for arm in ("scratch", "pretrained"):
+            path = out / f"t_eval_{arm}_n{n}" / "per_patient.csv"
+            if path.exists():
+                p = list(csv.DictReader(open(path)))
+                rows.append({"n": n, "arm": arm, "patients": len(p),
+                             "test_dice": float(np.mean([float(r["dice"]) for r in p])),
+                             "test_hd95_mm": float(np.mean([float(r["hd95_mm"]) for r in p])),
+                             "csv": str(path.relative_to(out))})
+    return rows
+
+
+def reference_row(out: Path) -> dict | None:
+    path = out / "t_eval_reference" / "per_patient.csv"
+    if not path.exists():
+        return None
+    p = list(csv.DictReader(open(path)))
+    return {"test_dice": float(np.mean([float(r["dice"]) for r in p])),
+            "test_hd95_mm": float(np.mean([float(r["hd95_mm"]) for r in p])), "csv": str(path.relative_to(out))}
+
+
+def fig3(path: Path, rows: list[dict], ref: dict | None, plt) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((axes[0], "test_dice", "test Dice"), (axes[1], "test_hd95_mm", "test 95HD (mm)")):
+        for arm, style in (("scratch", "o-"), ("pretrained", "s-")):
+            pts = [(r["n"], r[key]) for r in rows if r["arm"] == arm]
+            if pts:
+                ax.plot(*zip(*pts), style, label=f"{'from scratch' if arm == 'scratch' else 'pre-trained on synthetic'}")
+        if ref is not None:
+            ax.axhline(ref[key], color="k", ls=":", label="all training patients (reference)")
+        ax.set_xlabel("training patients n")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def fig4(path: Path, out: Path, second: Path, n: int, plt) -> None:
+    """TP red, FP green, FN yellow on the axial slice with most vessel voxels of the
+    first test patient, scratch vs pre-trained at the smallest n."""
+    import nibabel as nib
+
+    evals = {arm: out / f"t_eval_{arm}_n{n}" for arm in ("scratch", "pretrained")}
+    rows = list(csv.DictReader(open(evals["scratch"] / "per_patient.csv")))
+    cid = rows[0]["case"]
+    truth = np.asarray(nib.load(str(next((second / "labels").glob(f"{cid}.nii*")))).dataobj) > 0
+    image = np.asarray(nib.load(str(next((second / "images").glob(f"{cid}.nii*")))).dataobj, np.float32)
+    z = int(np.argmax(truth.sum(axis=(0, 1))))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
+    for ax, (arm, folder) in zip(axes, evals.items()):
+        pred = np.asarray(nib.load(str(folder / f"{cid}_segmentation.nii.gz")).dataobj) > 0
+        sl = image[..., z]
+        grey = (sl - sl.min()) / max(float(np.ptp(sl)), 1e-6)
+        rgb = np.repeat(grey[..., None], 3, -1)
+        p, t = pred[..., z], truth[..., z]
+        rgb[p & t] = (1, 0, 0)
+        rgb[p & ~t] = (0, 1, 0)
+        rgb[~p & t] = (1, 1, 0)
+        ax.imshow(np.transpose(rgb, (1, 0, 2)), origin="lower")
+        ax.set_title(f"{'from scratch' if arm == 'scratch' else 'pre-trained'}, n={n}: {cid}, slice {z}", fontsize=8)
+        ax.set_axis_off()
+    fig.suptitle("TP red, FP green, FN yellow", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
