@@ -131,6 +131,9 @@ class StudyConfig:
     # phantom of this many cases), from scratch vs from the synthetic-pretrained U-net
     transfer_n: list[int] = _opt([1, 3, 5, 7, 9, 11, 13, 15])
     transfer_phantom_cases: int = _opt(0, 0, 1000)
+    # per-GAN integer settings over the shared `gan` section, e.g. the paper's DCGAN:
+    # {dcgan: {batch_size: 512, epochs: 178}}
+    gan_overrides: dict[str, dict[str, int]] = _opt({})
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,24 @@ def test_run_needs_data_unless_the_study_uses_the_phantom(tmp_path, cli):
     transfer.write_text(TINY.replace("kind: anonymization", "kind: transfer"))
     code, _, err = cli("run", transfer, "--out", tmp_path / "out")
     assert code == 2 and "--transfer-data" in err
+    over = tmp_path / "over.yaml"
+    over.write_text(TINY.replace("fid_samples: 40}", "fid_samples: 40, gan_overrides: {dcgan: {batchsize: 512}}}"))
+    code, _, err = cli("run", over, "--out", tmp_path / "out")
+    assert code == 2 and "gan_overrides.dcgan" in err and "batchsize" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_paper_studies_apply_per_gan_settings():
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.experiments.runner import _with_arch
+
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "experiments" / "paper" / "anonymization.yaml")
+    got = {a: (_with_arch(cfg, a).gan.batch_size, _with_arch(cfg, a).gan.epochs, _with_arch(cfg, a).gan.arch)
+           for a in cfg.study.gans}
+    assert got == {"dcgan": (512, 178, "dcgan"), "wgan-gp": (300, 180, "wgan-gp"), "wgan-gp-sn": (300, 180, "wgan-gp-sn")}
+    assert cfg.gan.width == 1.0 and cfg.unet.width == 1.0
 
 
 @pytest.mark.slow

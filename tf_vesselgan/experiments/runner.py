@@ -30,7 +30,13 @@ class Stage:
 
 
 def _with_arch(cfg: ExperimentConfig, arch: str) -> ExperimentConfig:
-    return dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, arch=arch))
+    """The config for one GAN of the study: its arch and its `study.gan_overrides`."""
+    over = cfg.study.gan_overrides.get(arch, {})
+    known = {f.name for f in dataclasses.fields(cfg.gan)} - {"arch"}
+    unknown = sorted(set(over) - known)
+    if unknown:
+        raise UserError(f"study.gan_overrides.{arch}: unknown gan setting '{unknown[0]}'")
+    return dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, arch=arch, **over))
 
 
 def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = None) -> list[Stage]:
@@ -43,6 +49,8 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
 
     st = cfg.study
     stages: list[Stage] = []
+    for arch in st.gans:
+        _with_arch(cfg, arch)  # reject bad overrides before any work
     if st.phantom_cases:
         from tf_vesselgan.data.phantom import write_phantom_dataset
 
@@ -194,9 +202,9 @@ def run_experiment(config_path, data=None, out=None, log=print, transfer_data=No
     elif not Path(data).is_dir():
         raise UserError(f"data folder {data} does not exist")
     data = Path(data)
-    out.mkdir(parents=True, exist_ok=True)
     key = config_hash(cfg) + f":{data.resolve()}" + (f":{second.resolve()}" if second else "")
-    stages = plan(cfg, data, out, second)
+    stages = plan(cfg, data, out, second)  # checks the study before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     for i, stage in enumerate(stages, 1):
         if stage.done(key):
