@@ -9,7 +9,7 @@ DATA   ?=
 CONFIG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-slow test-e2e demo anonymization augmentation transfer fid tune privacy bench tensorboard clean
+.PHONY: help venv test test-slow test-e2e demo anonymization augmentation transfer cpu-curve shipped-samples fid tune privacy bench tensorboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,15 @@ augmentation: venv  ## real + synthetic block of Table 2 on DATA=... -> OUT/augm
 transfer: venv  ## Fig. 3 study: pre-train on DATA=..., fine-tune on SECOND=... -> OUT/transfer/report.md
 	@test -n "$(DATA)" -a -n "$(SECOND)" || { echo "make transfer: set DATA=<pre-training data> SECOND=<second data set>"; exit 2; }
 	$(VG) run $(if $(CONFIG),$(CONFIG),experiments/transfer.yaml) --data $(DATA) --transfer-data $(SECOND) --out $(OUT)/transfer
+
+cpu-curve: venv  ## CPU budget study on the ICBM volumes (DATA=...; default ../shared/data/icbm-mra): GANs per machine-minute -> OUT/cpu/report.md, curve.png
+	$(VG) run experiments/cpu/icbm.yaml --data $(if $(DATA),$(DATA),../shared/data/icbm-mra) --out $(OUT)/cpu
+
+SHIPPED ?= saved_models/vessel_pairs_icbm/1
+shipped-samples: venv  ## 1,000 pairs from the shipped ICBM generator (no data, no training) -> OUT/shipped/ + a grid PNG
+	$(VG) sample --model $(SHIPPED) --n 1000 --seed 0 --out $(OUT)/shipped --overwrite
+	$(VG) sample --model $(SHIPPED) --n 32 --seed 0 --format png --out $(OUT)/shipped_grid --overwrite
+	@echo "grid: $(OUT)/shipped_grid/samples_000000.png (label in red)"
 
 fid: demo  ## FID/KID of the demo's samples in its real U-net's feature space -> OUT/fid
 	$(VG) fid --real $(DEMO)/patches --fake $(DEMO)/samples_wgan-gp-sn --features unet:$(DEMO)/unet_real --n 1000 --out $(OUT)/fid

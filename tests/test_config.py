@@ -27,6 +27,16 @@ def test_defaults_are_the_papers():
     ("seed: -3\n", "seed", "out of range"),
     ("data:\n  label_map: {0: 0, 2: 5}\n", "data.label_map", "0 or 1"),
     ("data: [1, 2]\n", "data", "expected a mapping"),
+    ("gan:\n  width: .nan\n", "gan.width", "not a finite number"),
+    ("gan:\n  gp_weight: .inf\n", "gan.gp_weight", "not a finite number"),
+    ("gan:\n  label_threshold: high\n", "gan.label_threshold", "'auto'"),
+    ("gan:\n  label_threshold: 1.5\n", "gan.label_threshold", "out of range"),
+    ("gan:\n  label_threshold: auto\n  threshold_in_training: true\n", "gan.threshold_in_training", "auto"),
+    ("gan:\n  diff_augment: translation,colour\n", "gan.diff_augment", "unknown policy 'colour'"),
+    ("gan:\n  ema_decay: 1.0\n", "gan.ema_decay", "out of range"),
+    ("gan:\n  max_seconds: 0\n", "gan.max_seconds", "out of range"),
+    ("gan:\n  quality_features: unet:x\n", "gan.quality_features", "snapshot_every"),
+    ("gan:\n  snapshot_every: 1\n  quality_features: x\n", "gan.quality_features", "unet:RUN"),
 ])
 def test_bad_values_name_file_and_key(tmp_path, text, key, what):
     path = write(tmp_path, text)
@@ -34,6 +44,21 @@ def test_bad_values_name_file_and_key(tmp_path, text, key, what):
         load_config(path)
     msg = str(err.value)
     assert str(path) in msg and f"'{key}'" in msg and what in msg
+
+
+def test_non_utf8_config_is_one_clear_error(tmp_path):
+    p = tmp_path / "b.yaml"
+    p.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
+        load_config(p)
+
+
+def test_auto_label_threshold_and_sampling_options_load(tmp_path):
+    cfg = load_config(write(tmp_path, "gan:\n  label_threshold: auto\n  ema_decay: 0.999\n  diff_augment: "
+                                      "translation,cutout\n  max_seconds: 3600\n"))
+    assert cfg.gan.label_threshold == "auto" and cfg.gan.ema_decay == 0.999 and cfg.gan.max_seconds == 3600.0
+    assert load_config(write(tmp_path, "gan:\n  label_threshold: 0.25\n")).gan.label_threshold == 0.25
+    assert load_config(None).gan.sample_bn == "recalibrate"
 
 
 def test_config_is_frozen_and_round_trips(tmp_path):

@@ -59,6 +59,9 @@ class DataConfig:
     compression: str = _opt("GZIP", choices=("GZIP", "NONE"))
 
 
+DIFF_AUGMENT_POLICIES = ("translation", "cutout", "flip")
+
+
 @dataclass(frozen=True)
 class GANConfig:
     """GAN architecture and training (defaults: the paper's WGAN-GP-SN at paper width)."""
@@ -80,8 +83,31 @@ class GANConfig:
     feature_matching: str = _opt("replace", choices=("replace", "add", "off"))
     feature_matching_weight: float = _opt(1.0, 0.0, 1e6)
     minibatch_discrimination: bool = True
-    label_threshold: float = _opt(0.8, -1.0, 1.0)
+    # A float in the tanh range, or "auto": the threshold at which the samples' label
+    # fraction equals the real training patches' (calibrated when the generator is saved,
+    # stored in run.json and used by sample/export/serve).
+    label_threshold: float | str = _opt(0.8, -1.0, 1.0)
     threshold_in_training: bool = False
+    # Sampling generator: an exponential moving average of the generator's weights
+    # (Yazici et al. 2019; 0 = off), and its batch-norm statistics: "recalibrate" =
+    # population statistics of the final weights over noise batches (what the paper's
+    # batch-statistics sampling converges to), "moving" = Keras' momentum-0.99 averages.
+    ema_decay: float = _opt(0.0, 0.0, 0.99999)
+    sample_bn: str = _opt("recalibrate", choices=("recalibrate", "moving"))
+    # DiffAugment (Zhao et al. 2020) of real and fake pairs before the critic: a
+    # comma-separated subset of translation, cutout, flip ("" = off).
+    diff_augment: str = ""
+    # Budget in machine-seconds (process CPU time / available cores, summed over resumes;
+    # equal to wall time when the run has the machine to itself). None = epochs decide.
+    max_seconds: float | None = _opt(None, 1.0, 1e9)
+    # Every N epochs: the sampling generator saved under snapshots/ with its quality
+    # (collapse std, label fraction, and FID in a real U-net's features when
+    # quality_features is "unet:RUN"); 0 = off. With quality_features the final
+    # generator.keras is the snapshot with the lowest FID.
+    snapshot_every: int = _opt(0, 0, 100_000)
+    quality_features: str | None = None
+    quality_samples: int = _opt(500, 4, 100_000)
+    collapse_std_floor: float = _opt(0.02, 0.0, 2.0)
     checkpoint_every: int = _opt(1, 1, 100_000)
     keep_checkpoints: int = _opt(3, 1, 1000)
     image_grid: int = _opt(16, 0, 256)
@@ -131,9 +157,12 @@ class StudyConfig:
     # phantom of this many cases), from scratch vs from the synthetic-pretrained U-net
     transfer_n: list[int] = _opt([1, 3, 5, 7, 9, 11, 13, 15])
     transfer_phantom_cases: int = _opt(0, 0, 1000)
-    # per-GAN integer settings over the shared `gan` section, e.g. the paper's DCGAN:
+    # per-GAN settings over the shared `gan` section, e.g. the paper's DCGAN:
     # {dcgan: {batch_size: 512, epochs: 178}}
-    gan_overrides: dict[str, dict[str, int]] = _opt({})
+    gan_overrides: dict[str, dict[str, int | float | str]] = _opt({})
+    # anonymization: a quality-vs-time curve, one synthetic-only U-net per GAN snapshot
+    # saved by these machine-minutes of training (needs gan.snapshot_every); [] = off
+    curve_minutes: list[float] = _opt([])
 
 
 @dataclass(frozen=True)
@@ -216,8 +245,10 @@ def _build(cls, mapping: dict, prefix: str, source: str):
         where = f"{prefix}.{name}" if prefix else name
         value = _convert(value, hints[name], where, source)
         meta = fields[name].metadata
-        if "range" in meta and value is not None:
+        if "range" in meta and isinstance(value, (int, float)) and not isinstance(value, bool):
             lo, hi = meta["range"]
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ConfigError(f"{source}: key '{where}': {value!r} is not a finite number")
             if (lo is not None and value < lo) or (hi is not None and value > hi):
                 raise ConfigError(f"{source}: key '{where}': {value!r} is out of range [{lo}, {hi}]")
         if "choices" in meta and value not in meta["choices"]:
@@ -238,10 +269,42 @@ def _check(obj, prefix: str, source: str) -> None:
                 raise ConfigError(f"{source}: key '{prefix}': train + val + test fractions must sum to 1, got {total:g}")
         elif obj.train_cases is None:
             raise ConfigError(f"{source}: key '{prefix}.train_cases': required when case lists are given")
+    if isinstance(obj, GANConfig):
+        if isinstance(obj.label_threshold, str) and obj.label_threshold != "auto":
+            raise ConfigError(f"{source}: key '{prefix}.label_threshold': expected a number in [-1, 1] or 'auto', "
+                              f"got {obj.label_threshold!r}")
+        if obj.label_threshold == "auto" and obj.threshold_in_training:
+            raise ConfigError(f"{source}: key '{prefix}.threshold_in_training': needs a numeric label_threshold, "
+                              "not 'auto'")
+        bad = sorted(set(p for p in obj.diff_augment.split(",") if p) - set(DIFF_AUGMENT_POLICIES))
+        if bad:
+            raise ConfigError(f"{source}: key '{prefix}.diff_augment': unknown policy '{bad[0]}' "
+                              f"(allowed: {', '.join(DIFF_AUGMENT_POLICIES)})")
+        if obj.quality_features is not None and not obj.snapshot_every:
+            raise ConfigError(f"{source}: key '{prefix}.quality_features': needs snapshot_every > 0 (FID is "
+                              "measured on snapshots)")
+        if obj.quality_features is not None and not obj.quality_features.startswith("unet:"):
+            raise ConfigError(f"{source}: key '{prefix}.quality_features': expected 'unet:RUN', "
+                              f"got {obj.quality_features!r}")
     if isinstance(obj, DataConfig) and obj.label_map is not None:
         bad = [v for v in obj.label_map.values() if v not in (0, 1)]
         if bad:
             raise ConfigError(f"{source}: key '{prefix}.label_map': targets must be 0 or 1, got {bad[0]}")
+
+
+def study_gan_config(cfg: ExperimentConfig, arch: str) -> ExperimentConfig:
+    """The config of one GAN of a study: its arch and its `study.gan_overrides`.
+
+    Raises:
+        ConfigError: an override names a setting the gan section does not have.
+    """
+    over = cfg.study.gan_overrides.get(arch, {})
+    known = {f.name for f in dataclasses.fields(cfg.gan)} - {"arch"}
+    unknown = sorted(set(over) - known)
+    if unknown:
+        raise ConfigError(f"study.gan_overrides.{arch}: unknown gan setting '{unknown[0]}'")
+    merged = {**to_dict(cfg.gan), **over, "arch": arch}  # checked like the gan section itself
+    return dataclasses.replace(cfg, gan=_build(GANConfig, merged, "gan", f"study.gan_overrides.{arch}"))
 
 
 def from_dict(mapping: dict | None, source: str = "<config>", cls=ExperimentConfig):
@@ -267,6 +330,8 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> Exper
             text = Path(path).read_text()
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{source}: not a UTF-8 text file") from None
         try:
             mapping = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:

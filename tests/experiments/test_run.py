@@ -87,7 +87,7 @@ def test_run_needs_data_unless_the_study_uses_the_phantom(tmp_path, cli):
 
 def test_paper_studies_apply_per_gan_settings():
     from tf_vesselgan.config import load_config
-    from tf_vesselgan.experiments.runner import _with_arch
+    from tf_vesselgan.config import study_gan_config as _with_arch
 
     from pathlib import Path
 

@@ -106,3 +106,24 @@ def test_sample_noise_matches_blocks_across_the_boundary():
     want = np.concatenate([tf.random.stateless_normal([256, 7], seed=[5, 0]).numpy(),
                            tf.random.stateless_normal([256, 7], seed=[5, 1]).numpy()[:44]])
     np.testing.assert_array_equal(z, want)
+
+
+def test_sample_from_an_export_equals_sampling_its_run(exported, cli, tmp_path):
+    root = exported["root"]
+    code, _, err = cli("sample", "--run", root / "gan", "--n", 300, "--seed", 4, "--out", tmp_path / "run")
+    assert code == 0, err
+    code, _, err = cli("sample", "--model", root / "models" / "generator" / "1", "--n", 300, "--seed", 4,
+                       "--out", tmp_path / "export")
+    assert code == 0, err
+    with np.load(tmp_path / "run" / "samples.npz") as a, np.load(tmp_path / "export" / "samples.npz") as b:
+        np.testing.assert_allclose(a["image"], b["image"], atol=1e-5)
+        assert (a["label"] != b["label"]).mean() < 1e-4  # ties at the threshold may round either way
+    info = json.loads((tmp_path / "export" / "samples.json").read_text())
+    assert info["threshold"] == pytest.approx(0.8)
+    for bad, what in (([ "--model", root / "models" / "generator"], "saved_model.pb"),
+                      (["--model", root / "models" / "unet" / "1"], "not an exported generator"),
+                      (["--run", root / "gan", "--threshold", "nan"], "[-1, 1]"),
+                      (["--run", root / "gan", "--threshold", "5"], "[-1, 1]")):
+        code, _, err = cli("sample", *bad, "--n", 4, "--out", tmp_path / "bad")
+        assert code == 2 and what in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "bad").exists()

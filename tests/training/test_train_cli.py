@@ -180,3 +180,69 @@ def test_train_gan_with_two_workers_from_tf_config(patches, cli, tmp_path):
         close += int(np.sum(np.abs(x - y) <= 1e-4))
         total += x.size
     assert close / total > 0.95
+
+
+SAMPLING_YAML = GAN_YAML.replace("  image_grid: 4\n", """  image_grid: 4
+  ema_decay: 0.9
+  label_threshold: auto
+  diff_augment: translation,cutout
+  snapshot_every: 1
+  quality_samples: 16
+unet:
+  width: 0.05
+  normalization: minmax
+  epochs: 1
+  steps_per_epoch: 2
+  batch_size: 4
+""")
+
+
+def test_sampling_generator_snapshots_and_best_by_fid(patches, cli, tmp_path):
+    """EMA + auto threshold + DiffAugment + FID-scored snapshots: generator.keras is the
+    best snapshot, run.json holds the calibrated threshold, `sample` uses it."""
+    import keras
+
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(SAMPLING_YAML)
+    code, _, err = cli("train-unet", "--train", "real", "--patches", patches / "patches", "--out", tmp_path / "unet",
+                       "--config", cfg)
+    assert code == 0, err
+    cfg.write_text(SAMPLING_YAML.replace("  quality_samples: 16\n",
+                                         f"  quality_samples: 16\n  quality_features: unet:{tmp_path / 'unet'}\n"))
+    run = tmp_path / "run"
+    code, _, err = cli("train-gan", "--arch", "wgan-gp", "--patches", patches / "patches", "--out", run, "--config", cfg)
+    assert code == 0, err
+    snaps = list(csv.DictReader(open(run / "snapshots.csv")))
+    assert [int(r["epoch"]) for r in snaps] == [1, 2]
+    assert all(float(r["fid"]) > 0 and float(r["machine_seconds"]) > 0 for r in snaps)
+    best = min(snaps, key=lambda r: float(r["fid"]))
+    status = json.loads((run / "run.json").read_text())
+    assert status["sampling"]["best_snapshot"] == best["file"]
+    assert status["label_threshold"] == pytest.approx(float(best["label_threshold"]))
+    a = keras.models.load_model(str(run / "generator.keras"), compile=False).get_weights()
+    b = keras.models.load_model(str(run / best["file"]), compile=False).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    hist = list(csv.DictReader(open(run / "history.csv")))
+    assert {"machine_seconds", "collapse_std", "fid", "label_threshold"} <= set(hist[0])
+
+    code, _, err = cli("sample", "--run", run, "--n", 512, "--out", tmp_path / "s", "--seed", 3)
+    assert code == 0, err
+    info = json.loads((tmp_path / "s" / "samples.json").read_text())
+    assert info["threshold"] == pytest.approx(status["label_threshold"])
+    with np.load(tmp_path / "s" / "samples.npz") as z:
+        frac = z["label"].mean()
+    assert frac == pytest.approx(status["real_label_fraction"], rel=0.5)
+
+
+def test_budget_stops_training_and_holds_on_resume(patches, cli, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run,
+                         "--config", patches / "gan.yaml", "--epochs", 50, "--max-seconds", 1)
+    assert code == 0, err
+    status = json.loads((run / "run.json").read_text())
+    assert status["epochs_done"] == 1 and status["budget_exhausted"] is True
+    assert status["clock"]["1"]["machine_seconds"] == pytest.approx(status["machine_seconds"])
+    code, out, err = cli("train-gan", "--patches", patches / "patches", "--out", run, "--resume")
+    assert code == 0, err
+    assert json.loads((run / "run.json").read_text())["epochs_done"] == 1
+    assert len(list(csv.DictReader(open(run / "history.csv")))) == 1

@@ -56,7 +56,8 @@ def require_dir(path, what: str) -> Path:
 
 def _gan_overrides(args) -> dict:
     g = {k: v for k, v in {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size,
-                           "width": args.width, "steps_per_epoch": args.steps_per_epoch}.items() if v is not None}
+                           "width": args.width, "steps_per_epoch": args.steps_per_epoch,
+                           "max_seconds": getattr(args, "max_seconds", None)}.items() if v is not None}
     over = {"gan": g}
     if args.seed is not None:
         over["seed"] = args.seed
@@ -88,8 +89,22 @@ def train_gan(args) -> int:
 
 def sample(args) -> int:
     from tf_vesselgan.training.gan_trainer import restore_generator
-    from tf_vesselgan.training.sampling import write_samples
+    from tf_vesselgan.training.sampling import generate_from_export, write_pairs, write_samples
 
+    if args.threshold is not None and not -1.0 <= args.threshold <= 1.0:
+        raise UserError(f"--threshold must be in [-1, 1] (the generator's tanh range), got {args.threshold}")
+    if args.n <= 0:
+        raise UserError(f"--n must be positive, got {args.n}")
+    if args.model is not None:
+        if args.threshold is not None:
+            raise UserError("--threshold cannot change an export's baked-in threshold; sample its run instead")
+        require_dir(args.model, "exported model folder")
+        t0 = time.perf_counter()
+        batches, size, info = generate_from_export(args.model, args.n, args.seed)
+        write_pairs(batches, args.n, size, args.out, {"seed": args.seed, "model": Path(args.model).name, **info},
+                    args.format, args.overwrite)
+        print(f"sample: {args.n} pairs ({args.format}) in {time.perf_counter() - t0:.1f} s -> {args.out}")
+        return 0
     require_dir(args.run, "run folder")
     gen, cfg = restore_generator(args.run)
     thr = cfg.gan.label_threshold if args.threshold is None else args.threshold

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tf_vesselgan.config import ExperimentConfig
+from tf_vesselgan.config import ExperimentConfig, study_gan_config
 
 
 def _plt():
@@ -124,6 +124,30 @@ def write_transfer_report(out: Path, cfg: ExperimentConfig, data: Path, second: 
     return out / "report.md"
 
 
+def _curve_section(out: Path, cfg: ExperimentConfig) -> list[str]:
+    """The quality-vs-time table and figure, when the study has curve points."""
+    from tf_vesselgan.experiments.curve import _test_summary, curve_rows, write_curve
+
+    if not cfg.study.curve_minutes:
+        return []
+    rows = curve_rows(out, cfg, {a: study_gan_config(cfg, a) for a in cfg.study.gans})
+    if not rows:
+        return []
+    real = _test_summary(out / "eval_real_test")
+    write_curve(out, rows, real, _plt())
+    lines = ["", "## Quality vs GAN training time", "",
+             "Synthetic-only U-net test Dice per GAN snapshot (machine-minutes = process CPU time / cores), "
+             f"same U-net recipe as the real one (test Dice {real['test_dice']:.3f}).", "",
+             "| GAN | machine-minutes | snapshot | label threshold | FID | test Dice | ratio to real |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        fid = f"{r['fid']:.2f}" if r.get("fid") is not None else "–"
+        ratio = f"{r['ratio_to_real']:.2f}" if r.get("ratio_to_real") is not None else "–"
+        lines.append(f"| {r['gan']} | {r['minutes']:.1f} | `{r['snapshot']}` | {float(r['label_threshold']):.3f} | "
+                     f"{fid} | {r['test_dice']:.3f} ± {r['test_dice_sd']:.3f} | {ratio} |")
+    return lines + ["", "From [curve.csv](curve.csv).", "", "![quality vs time](curve.png)"]
+
+
 def write_report(out: Path, cfg: ExperimentConfig, data: Path, second: Path | None = None) -> Path:
     st = cfg.study
     if st.kind == "transfer":
@@ -172,6 +196,7 @@ def write_report(out: Path, cfg: ExperimentConfig, data: Path, second: Path | No
             aucs = [f"{a['auc']:.3f}" for a in r["membership"].values()]
             lines.append(f"| {arch} | {'FAIL' if r['verdict'] else 'PASS'} | {mem:.1%} | {aucs[0]} | "
                          f"{aucs[1] if len(aucs) > 1 else '–'} | [privacy.md](privacy_{arch}/privacy.md) |")
+    lines += _curve_section(out, cfg)
     lines += ["", "## Figures", "", "Synthetic pairs per GAN next to real training pairs (label in red):", "",
               "![samples](fig2_samples.png)", "", "![training curves](training_curves.png)", "",
               "Run folders: " + ", ".join(f"`{p.name}`" for p in sorted(out.iterdir())

@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from tf_vesselgan.config import ExperimentConfig, config_hash, load_config
+from tf_vesselgan.config import ExperimentConfig, config_hash, load_config, study_gan_config
 from tf_vesselgan.errors import UserError
 
 MARKER = ".stage.json"
@@ -29,16 +29,6 @@ class Stage:
         (self.folder / MARKER).write_text(json.dumps({"stage": self.name, "config": key, "seconds": seconds}))
 
 
-def _with_arch(cfg: ExperimentConfig, arch: str) -> ExperimentConfig:
-    """The config for one GAN of the study: its arch and its `study.gan_overrides`."""
-    over = cfg.study.gan_overrides.get(arch, {})
-    known = {f.name for f in dataclasses.fields(cfg.gan)} - {"arch"}
-    unknown = sorted(set(over) - known)
-    if unknown:
-        raise UserError(f"study.gan_overrides.{arch}: unknown gan setting '{unknown[0]}'")
-    return dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, arch=arch, **over))
-
-
 def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = None) -> list[Stage]:
     """The stages of `cfg.study.kind`, in the order data flows."""
     from tf_vesselgan.data.build import build_patches, read_manifest
@@ -50,7 +40,9 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     st = cfg.study
     stages: list[Stage] = []
     for arch in st.gans:
-        _with_arch(cfg, arch)  # reject bad overrides before any work
+        study_gan_config(cfg, arch)  # reject bad overrides before any work
+    if st.curve_minutes and not cfg.gan.snapshot_every:
+        raise UserError("study.curve_minutes needs gan.snapshot_every > 0 (the curve samples snapshots)")
     if st.phantom_cases:
         from tf_vesselgan.data.phantom import write_phantom_dataset
 
@@ -66,7 +58,7 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
 
         def gan(run=run, arch=arch):
             resume = (run / "config.yaml").exists()
-            r = train_gan(patches, run, _with_arch(cfg, arch), resume=resume, verbose=2)
+            r = train_gan(patches, run, study_gan_config(cfg, arch), resume=resume, verbose=2)
             if r["interrupted"]:
                 raise KeyboardInterrupt
 
@@ -114,6 +106,21 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     if st.privacy:
         for arch in st.gans:
             stages.append(Stage(f"privacy {arch}", out / f"privacy_{arch}", lambda arch=arch: _privacy(cfg, out, arch)))
+    if st.kind == "anonymization":
+        stages += _curve_plan(cfg, out, data)
+    return stages
+
+
+def _curve_plan(cfg: ExperimentConfig, out: Path, data: Path) -> list[Stage]:
+    """One stage per (GAN, curve minute): sample that snapshot, train and score a U-net."""
+    from tf_vesselgan.experiments.curve import curve_point, curve_points
+
+    stages = []
+    for arch in cfg.study.gans:
+        for t in curve_points(cfg, study_gan_config(cfg, arch)):
+            folder = out / f"curve_{arch}_{t:g}min"
+            stages.append(Stage(f"curve {arch} at {t:g} min", folder,
+                                lambda arch=arch, t=t, folder=folder: curve_point(cfg, out, data, arch, t, folder)))
     return stages
 
 

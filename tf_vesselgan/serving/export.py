@@ -41,6 +41,8 @@ class GeneratorModule(tf.Module):
         self.latent = int(generator.input_shape[-1])
         self.size = int(generator.output_shape[1])
         self.threshold = float(threshold)
+        # saved with the model, so a loaded export can say which threshold it bakes in
+        self.label_threshold = tf.Variable(self.threshold, trainable=False, name="label_threshold")
         self.max_count = int(max_count)
         spec = tf.TensorSpec([None, self.latent], tf.float32, name="noise")
         self.serving_default = tf.function(self._from_noise, input_signature=[spec])

@@ -30,11 +30,24 @@ def pair_grid(pairs: np.ndarray, columns: int = 8) -> np.ndarray:
     return (grid * 255).astype(np.uint8)
 
 
+def _scalar_name(key: str) -> str:
+    if "loss" in key or key in ("gradient_penalty", "wasserstein", "feature_matching"):
+        return f"loss/{key}"
+    if key.endswith("_seconds"):
+        return f"time/{key}"
+    if key in ("collapse_std", "sample_label_fraction", "label_threshold", "fid"):
+        return f"quality/{key}"
+    return f"critic/{key}"
+
+
 class GANMonitor(keras.callbacks.Callback):
     """Writes per-epoch scalars (losses, learning rates, step time) and a fixed-noise image grid."""
 
-    def __init__(self, logdir: str, hparams: dict, n_images: int = 16, seed: int = 0):
+    def __init__(self, logdir: str, hparams: dict, n_images: int = 16, seed: int = 0, sampler=None):
+        """`sampler`: callable → (generator, label threshold) to draw the image grid from
+        (the run's sampling generator); None = the training generator in eval mode."""
         super().__init__()
+        self.sampler = sampler
         self.writer = tf.summary.create_file_writer(logdir)
         self.hparams = hparams
         self.n_images = n_images
@@ -60,7 +73,7 @@ class GANMonitor(keras.callbacks.Callback):
         step = epoch + 1
         with self.writer.as_default():
             for k, v in (logs or {}).items():
-                tf.summary.scalar(f"loss/{k}" if "loss" in k or k in ("gradient_penalty", "wasserstein", "feature_matching") else f"critic/{k}", float(v), step=step)
+                tf.summary.scalar(_scalar_name(k), float(v), step=step)
             tf.summary.scalar("optimizer/d_learning_rate", float(keras.ops.convert_to_numpy(gan.d_optimizer.learning_rate)), step=step)
             tf.summary.scalar("optimizer/g_learning_rate", float(keras.ops.convert_to_numpy(gan.g_optimizer.learning_rate)), step=step)
             if self._times:
@@ -68,7 +81,13 @@ class GANMonitor(keras.callbacks.Callback):
                 tf.summary.scalar("time/step_seconds", float(np.median(self._times)), step=step)
             if self.n_images:
                 z = tf.random.stateless_normal([self.n_images, gan.latent_dim], seed=[self.seed, 7])
-                pairs = gan.generator(z, training=False).numpy()
+                current = self.sampler() if self.sampler is not None else None
+                if current is None:
+                    pairs = gan.generator(z, training=False).numpy()
+                else:
+                    generator, threshold = current
+                    pairs = generator(z, training=False).numpy()
+                    pairs[..., 1] = pairs[..., 1] > threshold
                 tf.summary.image("samples/fixed_noise_pairs", pair_grid(pairs)[None], step=step)
         self.writer.flush()
         self._times = []

@@ -14,6 +14,10 @@ from tf_vesselgan.losses.adversarial import (dcgan_discriminator_loss, dcgan_gen
                                               feature_matching_loss, wasserstein_critic_loss,
                                               wasserstein_generator_loss)
 from tf_vesselgan.losses.gradient_penalty import gradient_penalty
+from tf_vesselgan.training.augment import diff_augment
+
+SALTS_PER_STEP = 1024  # random streams per generator step: (seed, step · 1024 + salt)
+AUGMENT_SALT = 256  # DiffAugment's draws use salts from here on
 
 
 def threshold_labels_ste(pair, threshold: float):
@@ -40,7 +44,8 @@ class GAN(keras.Model):
     tracker_names: tuple[str, ...] = ()
 
     def __init__(self, generator: keras.Model, critic: keras.Model, latent_dim: int = 100, seed: int = 0,
-                 label_threshold: float = 0.8, threshold_in_training: bool = False, **kwargs):
+                 label_threshold: float = 0.8, threshold_in_training: bool = False, diff_augment: str = "",
+                 **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.critic = critic
@@ -48,6 +53,7 @@ class GAN(keras.Model):
         self.seed = seed
         self.label_threshold = label_threshold
         self.threshold_in_training = threshold_in_training
+        self.diff_augment = diff_augment
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.tracker_names}
         self.trace_count = 0  # incremented only while tracing: tests check one trace
         self.built = True  # the sub-models are built
@@ -73,7 +79,7 @@ class GAN(keras.Model):
         replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         rid = ctx.replica_id_in_sync_group if ctx is not None else 0
         step = tf.cast(self.g_optimizer.iterations, tf.int64)
-        seed = tf.stack([tf.constant(self.seed, tf.int64), step * 64 + salt])
+        seed = tf.stack([tf.constant(self.seed, tf.int64), step * SALTS_PER_STEP + salt])
         shape = tf.concat([[local_n * replicas], tf.constant(tail, tf.int32)], axis=0)
         if dist == "normal":
             full = tf.random.stateless_normal(shape, seed)
@@ -84,6 +90,14 @@ class GAN(keras.Model):
 
     def _noise(self, salt, n):
         return self._random(salt, n, [self.latent_dim])
+
+    def _augment(self, pairs, use: int):
+        """DiffAugment of `pairs` (identity when off); `use` numbers the call in a step."""
+        if not self.diff_augment:
+            return pairs
+        n = tf.shape(pairs)[0]
+        return diff_augment(pairs, self.diff_augment,
+                            lambda s, tail: self._random(AUGMENT_SALT + 3 * use + s, n, tail, "uniform"))
 
     def _scale(self):
         ctx = tf.distribute.get_replica_context()
@@ -130,8 +144,8 @@ class DCGAN(GAN):
             real_t, fake_t = tf.ones([n, 1]), tf.zeros([n, 1])
         fake = self._fake(self._noise(0, n))  # outside the tape: no generator gradient here
         with tf.GradientTape() as tape:
-            real_logits, _ = self.critic(real, training=True)
-            fake_logits, _ = self.critic(fake, training=True)
+            real_logits, _ = self.critic(self._augment(real, 0), training=True)
+            fake_logits, _ = self.critic(self._augment(fake, 1), training=True)
             d_loss = dcgan_discriminator_loss(real_logits, fake_logits, real_t, fake_t)
             scaled_loss = d_loss * scale  # replica gradients are summed
         grads = tape.gradient(scaled_loss, self.critic.trainable_variables)
@@ -139,8 +153,8 @@ class DCGAN(GAN):
 
         with tf.GradientTape() as tape:
             fake = self._fake(self._noise(3, n))
-            fake_logits, fake_feat = self.critic(fake, training=True)
-            _, real_feat = self.critic(real, training=True)
+            fake_logits, fake_feat = self.critic(self._augment(fake, 2), training=True)
+            _, real_feat = self.critic(self._augment(real, 3), training=True)
             adv = dcgan_generator_loss(fake_logits)
             fm = feature_matching_loss(tf.stop_gradient(real_feat), fake_feat)
             if self.feature_matching == "replace":
@@ -181,8 +195,8 @@ class WGANGP(GAN):
         scale = self._scale()
         b = tf.shape(data)[0] // self.n_critic
         for i in range(self.n_critic):
-            real = data[i::self.n_critic]
-            fake = self._fake(self._noise(2 * i, b))  # no generator gradient in the critic step
+            real = self._augment(data[i::self.n_critic], 2 * i)
+            fake = self._augment(self._fake(self._noise(2 * i, b)), 2 * i + 1)  # no generator gradient here
             eps = self._random(2 * i + 1, b, [1, 1, 1], "uniform")
             with tf.GradientTape() as tape:
                 # one pass over real and fake: the critic has no batch statistics
@@ -196,7 +210,7 @@ class WGANGP(GAN):
             self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
 
         with tf.GradientTape() as tape:
-            fake = self._fake(self._noise(40, b))
+            fake = self._augment(self._fake(self._noise(40, b)), 2 * self.n_critic)
             g_loss = wasserstein_generator_loss(self._scores(fake))
             scaled_loss = g_loss * scale
         grads = tape.gradient(scaled_loss, self.generator.trainable_variables)

@@ -5,6 +5,7 @@ history.csv, and generator.keras when training completes.
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
 import time
@@ -18,9 +19,13 @@ from tf_vesselgan.data.build import read_manifest
 from tf_vesselgan.data.pipeline import make_dataset
 from tf_vesselgan.models.critic import build_critic
 from tf_vesselgan.models.generator import build_generator
+from tf_vesselgan.training.budget import BudgetStop
 from tf_vesselgan.training.callbacks import EpochCheckpoint, GANMonitor, SignalStop
+from tf_vesselgan.training.ema import GeneratorEMA
+from tf_vesselgan.training.finalize import finalize_generator, real_label_fraction
 from tf_vesselgan.training.gan import DCGAN, WGANGP
-from tf_vesselgan.training.run_folder import prepare_run, write_status
+from tf_vesselgan.training.run_folder import prepare_run, read_status, write_status
+from tf_vesselgan.training.snapshots import Snapshots, best_snapshot
 from tf_vesselgan.training.strategy import make_strategy
 
 PAPER_OPTIMIZERS = {"dcgan": (3e-4, 0.5, 0.999), "wgan-gp": (1e-4, 0.0, 0.9), "wgan-gp-sn": (1e-4, 0.0, 0.9)}
@@ -30,8 +35,9 @@ def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = 
     """Builds and compiles the GAN described by `g` (call inside the strategy scope)."""
     generator = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn)
     critic = build_critic(g.arch, g.width, patch_size, g.minibatch_discrimination, synchronized_bn=synchronized_bn)
-    common = dict(latent_dim=g.latent_dim, seed=seed, label_threshold=g.label_threshold,
-                  threshold_in_training=g.threshold_in_training)
+    stl = g.label_threshold if g.threshold_in_training else 0.8  # only the STE option reads it
+    common = dict(latent_dim=g.latent_dim, seed=seed, label_threshold=stl,
+                  threshold_in_training=g.threshold_in_training, diff_augment=g.diff_augment)
     if g.arch == "dcgan":
         gan = DCGAN(generator, critic, label_smoothing=g.label_smoothing, feature_matching=g.feature_matching,
                     feature_matching_weight=g.feature_matching_weight, **common)
@@ -45,9 +51,21 @@ def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = 
     return gan
 
 
-def checkpoint_for(gan, epoch_var) -> tf.train.Checkpoint:
-    return tf.train.Checkpoint(generator=gan.generator, critic=gan.critic, d_optimizer=gan.d_optimizer,
-                               g_optimizer=gan.g_optimizer, epoch=epoch_var)
+def build_ema_generator(gan, g: GANConfig, patch_size: int, synchronized_bn: bool = False):
+    """The weight-averaged copy of the generator (None when gan.ema_decay is 0)."""
+    if not g.ema_decay:
+        return None
+    ema = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn, name="ema_generator")
+    ema.set_weights(gan.generator.get_weights())
+    return ema
+
+
+def checkpoint_for(gan, epoch_var, ema_generator=None) -> tf.train.Checkpoint:
+    parts = dict(generator=gan.generator, critic=gan.critic, d_optimizer=gan.d_optimizer,
+                 g_optimizer=gan.g_optimizer, epoch=epoch_var)
+    if ema_generator is not None:
+        parts["ema_generator"] = ema_generator
+    return tf.train.Checkpoint(**parts)
 
 
 def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, verbose: int | None = None) -> dict:
@@ -71,16 +89,28 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     keras.utils.set_random_seed(cfg.seed)  # initial weights follow the seed too
     with strategy.scope():
         gan = build_gan(g, size, cfg.seed, synchronized_bn=replicas > 1)
+        ema = build_ema_generator(gan, g, size, synchronized_bn=replicas > 1)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    ckpt = checkpoint_for(gan, epoch_var)
+    ckpt = checkpoint_for(gan, epoch_var, ema)
     manager = tf.train.CheckpointManager(ckpt, str(run / "checkpoints"), max_to_keep=g.keep_checkpoints)
     latest = tf.train.latest_checkpoint(str(Path(out) / "checkpoints")) if resume else None
     if latest:  # every worker restores the chief's checkpoint
         ckpt.restore(latest).assert_existing_objects_matched()
     initial_epoch = int(epoch_var.numpy())
-    if initial_epoch >= g.epochs:
+    status = read_status(run)
+    real_fraction = status.get("real_label_fraction")
+    if real_fraction is None:
+        real_fraction = real_label_fraction(patches_dir)
+        write_status(run, real_label_fraction=real_fraction)
+    source = (lambda: ema) if ema is not None else (lambda: gan.generator)
+    clock = status.get("clock", {}).get(str(initial_epoch), {"machine_seconds": 0.0, "wall_seconds": 0.0})
+    previous = status.get("clock", {}).get(str(initial_epoch - 1))
+    estimate = clock["machine_seconds"] - previous["machine_seconds"] if previous else 0.0
+    # no epoch is started that the budget cannot hold (its cost known from earlier epochs)
+    budget_left = g.max_seconds is None or clock["machine_seconds"] + estimate < g.max_seconds
+    if initial_epoch >= g.epochs or not budget_left:
         write_status(run, state="complete", epochs_done=initial_epoch)
-        _save_generator(gan, run)
+        _save_generator(source(), g, cfg.seed, run, real_fraction)
         return {"epochs_done": initial_epoch, "seconds": 0.0, "interrupted": None, "run": str(run)}
 
     per_step = g.batch_size * (g.n_critic if g.arch != "dcgan" else 1)
@@ -96,12 +126,25 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
 
         raise UserError(f"{manifest['counts']['train']} training patches are fewer than one step needs ({per_step}); lower gan.batch_size")
     stopper = SignalStop()
+
+    def persist_clock(epoch, machine, wall):
+        clocks = read_status(run).get("clock", {})
+        clocks[str(epoch)] = {"machine_seconds": machine, "wall_seconds": wall}
+        write_status(run, clock=clocks, machine_seconds=machine, wall_seconds=wall)
+
+    budget = BudgetStop((clock["machine_seconds"], clock["wall_seconds"]), g.max_seconds,
+                        persist_clock if chief else None)
+    snapshots = Snapshots(run, source, g, cfg.seed, real_fraction, clock=budget.totals,
+                          real_images=lambda: real_images(patches_dir, g.quality_samples, cfg.seed))
     hparams = {"arch": g.arch, "width": g.width, "batch_size": g.batch_size, "latent_dim": g.latent_dim,
                "n_critic": g.n_critic, "gp_weight": g.gp_weight, "seed": cfg.seed, "replicas": replicas}
-    callbacks = [
-        stopper,
+    callbacks = [stopper, budget]
+    if ema is not None:
+        callbacks.append(GeneratorEMA(gan.generator, ema, g.ema_decay, lambda: gan.g_optimizer.iterations.numpy()))
+    callbacks += [
+        snapshots,
         EpochCheckpoint(manager, epoch_var, g.checkpoint_every),
-        GANMonitor(str(run / "tensorboard"), hparams, g.image_grid, cfg.seed),
+        GANMonitor(str(run / "tensorboard"), hparams, g.image_grid, cfg.seed, sampler=lambda: snapshots.current),
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
     ]
     write_status(run, kind="gan", arch=g.arch, state="running", patch_size=size, patches_config_hash=manifest["config_hash"])
@@ -116,17 +159,32 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     done = int(epoch_var.numpy())
     if stopper.received is not None:
         manager.save(checkpoint_number=done)  # weights of the partial epoch; it is redone on resume
+        if chief:  # those weights cost the partial epoch's time too
+            persist_clock(done, *budget.totals())
         write_status(run, state="interrupted", epochs_done=done)
         return {"epochs_done": done, "seconds": seconds, "interrupted": signal.Signals(stopper.received).name,
                 "run": str(run)}
     if done % g.checkpoint_every:
         manager.save(checkpoint_number=done)
-    _save_generator(gan, run)
-    write_status(run, state="complete", epochs_done=done)
+    _save_generator(source(), g, cfg.seed, run, real_fraction)
+    write_status(run, state="complete", epochs_done=done, budget_exhausted=budget.exhausted)
     if not chief:
         shutil.rmtree(run, ignore_errors=True)
         run = Path(out)
     return {"epochs_done": done, "seconds": seconds, "interrupted": None, "run": str(run)}
+
+
+def real_images(patches_dir, n: int, seed: int):
+    """Image channels in [-1, 1] of up to n training patches (the FID reference)."""
+    import numpy as np
+
+    out, got = [], 0
+    for batch in make_dataset(patches_dir, "train", batch_size=256, mode="gan", seed=seed, drop_remainder=False):
+        out.append(batch.numpy()[..., 0])
+        got += len(out[-1])
+        if got >= n:
+            break
+    return np.concatenate(out)[:n]
 
 
 def worker_role(strategy) -> tuple[bool, int]:
@@ -139,10 +197,20 @@ def worker_role(strategy) -> tuple[bool, int]:
     return (kind == "chief" or (kind == "worker" and index == 0 and not has_chief)), index
 
 
-def _save_generator(gan, run: Path) -> None:
-    tmp = run / ".generator.keras.partial"
-    gan.generator.save(str(tmp) + ".keras")
-    Path(str(tmp) + ".keras").replace(run / "generator.keras")
+def _save_generator(source: keras.Model, g: GANConfig, seed: int, run: Path, real_fraction: float) -> None:
+    """generator.keras: the best scored snapshot, else the sampling generator of `source`;
+    its label threshold and sampling settings go to run.json."""
+    best = best_snapshot(run)
+    if best is not None:
+        gen = keras.models.load_model(str(run / best["file"]), compile=False)
+        info = {"label_threshold": float(best["label_threshold"]), "best_snapshot": best["file"],
+                "best_fid": float(best["fid"]), "sample_bn": g.sample_bn, "ema_decay": g.ema_decay}
+    else:
+        gen, _, info = finalize_generator(source, g, seed, real_fraction)
+    tmp = Path(str(run / ".generator.keras.partial") + ".keras")
+    gen.save(str(tmp))
+    tmp.replace(run / "generator.keras")
+    write_status(run, sampling=info, label_threshold=info["label_threshold"])
 
 
 def restore_generator(run) -> tuple[keras.Model, ExperimentConfig]:
@@ -152,16 +220,23 @@ def restore_generator(run) -> tuple[keras.Model, ExperimentConfig]:
 
     run = Path(run)
     cfg = load_run_config(run)
+    status = read_status(run)
     final = run / "generator.keras"
     if final.exists():
-        return keras.models.load_model(str(final), compile=False), cfg
-    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
-    if latest is None:
-        raise UserError(f"{run} has no trained generator (no generator.keras, no checkpoint)")
-    patch = _patch_size_of(run)
-    gen = build_generator(cfg.gan.latent_dim, cfg.gan.width, patch)
-    tf.train.Checkpoint(generator=gen).restore(latest).expect_partial()
-    return gen, cfg
+        gen = keras.models.load_model(str(final), compile=False)
+        thr = status.get("label_threshold", cfg.gan.label_threshold)
+    else:
+        latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+        if latest is None:
+            raise UserError(f"{run} has no trained generator (no generator.keras, no checkpoint)")
+        patch = _patch_size_of(run)
+        raw = build_generator(cfg.gan.latent_dim, cfg.gan.width, patch)
+        key = "ema_generator" if cfg.gan.ema_decay else "generator"
+        tf.train.Checkpoint(**{key: raw}).restore(latest).expect_partial()
+        gen, thr, _ = finalize_generator(raw, cfg.gan, cfg.seed, status.get("real_label_fraction"))
+    if thr == "auto":
+        raise UserError(f"{run}: label threshold 'auto' was never calibrated (no finished generator)")
+    return gen, dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, label_threshold=float(thr)))
 
 
 def _patch_size_of(run: Path) -> int:

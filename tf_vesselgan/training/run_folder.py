@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tf_vesselgan.config import load_config, save_config
+from tf_vesselgan.config import load_config, save_config, to_dict
 from tf_vesselgan.errors import UserError
 
 
@@ -32,6 +32,13 @@ def prepare_run(out, cfg, resume: bool, kind: str) -> tuple[Path, object]:
     if resume:
         if not (run / "config.yaml").exists():
             raise UserError(f"--resume: {run} is not a {kind} run folder (no config.yaml)")
+        old = to_dict(load_config(run / "config.yaml"))
+        changed = sorted(_changed_keys(old, to_dict(cfg)))
+        if changed:  # config.yaml always says what the run trains with now
+            save_config(cfg, run / "config.yaml")
+            history = read_status(run).get("changed_on_resume", [])
+            write_status(run, changed_on_resume=history + [{"keys": changed, "previous": {
+                k: _get(old, k) for k in changed}}])
         return run, cfg
     if run.exists() and any(run.iterdir()):
         raise UserError(f"run folder {run} already exists (use --resume to continue it)")
@@ -40,6 +47,23 @@ def prepare_run(out, cfg, resume: bool, kind: str) -> tuple[Path, object]:
     (run / "versions.json").write_text(json.dumps(versions(), indent=2))
     write_status(run, kind=kind, state="created")
     return run, cfg
+
+
+def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += _changed_keys(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            keys.append(f"{prefix}{k}")
+    return keys
+
+
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
 
 
 def load_run_config(run, overrides: dict | None = None):

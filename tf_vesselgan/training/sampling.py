@@ -30,6 +30,30 @@ def generate(generator, n: int, seed: int, threshold: float = 0.8, batch: int = 
         yield pair[..., 0].astype(np.float32), (pair[..., 1] > threshold).astype(np.uint8)
 
 
+def generate_from_export(version_dir, n: int, seed: int, batch: int = SAMPLE_BATCH):
+    """Like `generate`, from an exported generator SavedModel (`vesselgan export`): the
+    same noise per (seed, block), the export's baked-in label threshold.
+
+    Returns (batches iterator, patch size, info dict with the export's threshold)."""
+    path = Path(version_dir)
+    if not (path / "saved_model.pb").exists():
+        raise UserError(f"{path} is not an exported SavedModel version folder (no saved_model.pb)")
+    model = tf.saved_model.load(str(path))
+    fn = model.signatures.get("serving_default")
+    if fn is None or "noise" not in fn.structured_input_signature[1]:
+        raise UserError(f"{path} is not an exported generator (no serving_default signature taking noise)")
+    latent = int(fn.structured_input_signature[1]["noise"].shape[-1])
+    size = int(fn.structured_outputs["image"].shape[1])
+
+    def batches():
+        for k, start in enumerate(range(0, n, batch)):
+            b = min(batch, n - start)
+            out = fn(noise=tf.random.stateless_normal([batch, latent], seed=[seed, k])[:b])
+            yield out["image"].numpy()[..., 0].astype(np.float32), out["label"].numpy()[..., 0].astype(np.uint8)
+
+    return batches(), size, {"threshold": float(model.label_threshold.numpy()) if hasattr(model, "label_threshold") else None}
+
+
 def write_samples(generator, n: int, out, seed: int = 0, threshold: float = 0.8, fmt: str = "npz",
                   overwrite: bool = False, progress: bool = True, meta: dict | None = None) -> Path:
     """Writes N samples as samples.npz, NIfTI pairs, or PNG grids into folder `out`."""

@@ -1,0 +1,68 @@
+"""The sampling generator: weight average, recalibrated batch norm, calibrated label threshold."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.training.test_gan_steps import toy_pairs
+from tf_vesselgan.config import GANConfig
+from tf_vesselgan.models.generator import build_generator
+from tf_vesselgan.training.ema import GeneratorEMA, ema_reference
+from tf_vesselgan.training.finalize import (batch_norm_layers, calibrate_threshold, collapse_std,
+                                            recalibrate_batch_norm, sampling_copy)
+from tf_vesselgan.training.gan_trainer import build_ema_generator, build_gan
+
+
+def test_recalibrated_eval_mode_matches_batch_statistics():
+    gen = build_generator(16, 0.03, 96)
+    for layer in gen.layers:  # a generator whose activations are far from N(0, 1)
+        if layer.name.startswith("up") or layer.name == "project":
+            layer.kernel.assign(layer.kernel * 3.0 + 0.05)
+    z = tf.random.stateless_normal([512, 16], seed=[0, 1])
+    batch_stats = gen(z, training=True).numpy()
+    for layer in batch_norm_layers(gen):  # undo the moving-average update of that call
+        layer.moving_mean.assign(tf.zeros_like(layer.moving_mean))
+        layer.moving_variance.assign(tf.ones_like(layer.moving_variance))
+    before = np.abs(gen(z, training=False).numpy() - batch_stats).mean()
+    recalibrate_batch_norm(gen, seed=5, batches=8, batch=256)
+    after = np.abs(gen(z, training=False).numpy() - batch_stats).mean()
+    assert after < 0.02 < before
+    assert all(layer.momentum == 0.99 for layer in batch_norm_layers(gen))
+
+
+def test_sampling_copy_leaves_the_source_alone():
+    gen = build_generator(16, 0.03, 96)
+    w = [v.copy() for v in gen.get_weights()]
+    copy = sampling_copy(gen, seed=0)
+    for a, b in zip(w, gen.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert copy is not gen
+    assert collapse_std(copy, n=32) > 0.0
+
+
+def test_calibrated_threshold_matches_the_fraction():
+    labels = np.random.default_rng(0).uniform(-1, 1, size=(64, 32, 32))
+    for f in (0.001, 0.0038, 0.05, 0.4):
+        t = calibrate_threshold(labels, f)
+        assert (labels > t).mean() == pytest.approx(f, rel=0.02, abs=2e-5)
+    assert -1.0 <= calibrate_threshold(labels, 0.0) <= 1.0
+
+
+def test_ema_callback_equals_a_brute_force_average():
+    cfg = GANConfig(arch="wgan-gp", width=0.03, n_critic=2, ema_decay=0.9)
+    gan = build_gan(cfg, 96, seed=0)
+    ema = build_ema_generator(gan, cfg, 96)
+    kernel = lambda m: m.get_layer("up1").kernel.numpy().copy()  # noqa: E731
+    seen = [kernel(gan.generator)]
+
+    import keras
+
+    class Keep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(kernel(gan.generator))
+
+    ds = tf.data.Dataset.from_tensor_slices(toy_pairs(32)).batch(8, drop_remainder=True)
+    cb = GeneratorEMA(gan.generator, ema, 0.9, lambda: gan.g_optimizer.iterations.numpy())
+    gan.fit(ds, epochs=1, verbose=0, callbacks=[Keep(), cb])
+    assert len(seen) == 5
+    np.testing.assert_allclose(kernel(ema), ema_reference(seen, 0.9), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(kernel(ema), seen[-1])

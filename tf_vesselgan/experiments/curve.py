@@ -1,0 +1,125 @@
+"""The quality-vs-CPU-time curve of an anonymization study: for each GAN, the snapshot
+it had saved after t machine-minutes (`study.curve_minutes`) is sampled, a U-net is
+trained on those synthetic pairs only and scored on the real test patients; the GAN's
+final generator is the curve's last point. Also FID in the real U-net's features.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tf_vesselgan.config import ExperimentConfig
+
+CURVE_FIELDS = ("gan", "minutes", "snapshot", "label_threshold", "fid", "test_dice", "test_dice_sd",
+                "test_hd95_mm", "ratio_to_real", "source")
+
+
+def pick_snapshot(run: Path, seconds: float) -> dict | None:
+    """The latest snapshot saved at or before `seconds` machine-seconds of training."""
+    from tf_vesselgan.training.snapshots import read_snapshots
+
+    rows = [r for r in read_snapshots(run) if float(r["machine_seconds"]) <= seconds]
+    return max(rows, key=lambda r: float(r["machine_seconds"])) if rows else None
+
+
+def curve_points(cfg: ExperimentConfig, arch_cfg) -> list[float]:
+    """The curve's minutes for one GAN: those inside its budget (the final generator is
+    the last point)."""
+    budget = arch_cfg.gan.max_seconds
+    return [t for t in cfg.study.curve_minutes if budget is None or t * 60 < budget]
+
+
+def _test_summary(folder: Path) -> dict | None:
+    path = folder / "per_patient.csv"
+    if not path.exists():
+        return None
+    dice = np.array([float(r["dice"]) for r in csv.DictReader(open(path))])
+    hd = np.array([float(r["hd95_mm"]) for r in csv.DictReader(open(path))])
+    return {"test_dice": float(dice.mean()), "test_dice_sd": float(dice.std(ddof=1)) if len(dice) > 1 else 0.0,
+            "test_hd95_mm": float(hd.mean())}
+
+
+def curve_point(cfg: ExperimentConfig, out: Path, data: Path, arch: str, minutes: float, folder: Path) -> None:
+    """Samples the snapshot of `minutes`, trains a synthetic-only U-net, scores it."""
+    import keras
+
+    from tf_vesselgan.evaluation.evaluate import run_segmentation
+    from tf_vesselgan.evaluation.fid import distance_table
+    from tf_vesselgan.training.sampling import write_samples
+    from tf_vesselgan.training.unet_trainer import train_unet
+
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    run = out / f"gan_{arch}"
+    snap = pick_snapshot(run, minutes * 60)
+    if snap is None:
+        (folder / "point.json").write_text(json.dumps({"gan": arch, "minutes": minutes, "snapshot": None}))
+        return
+    gen = keras.models.load_model(str(run / snap["file"]), compile=False)
+    thr = float(snap["label_threshold"])
+    write_samples(gen, cfg.study.n_samples, folder / "samples", seed=cfg.seed, threshold=thr, overwrite=True,
+                  progress=False, meta={"arch": arch, "snapshot": snap["file"]})
+    train_unet("synthetic", out / "patches", folder / "unet", cfg, samples=folder / "samples", verbose=2)
+    run_segmentation(folder / "unet", data, "test", folder / "eval_test", evaluate=True, overwrite=True,
+                     progress=False)
+    point = {"gan": arch, "minutes": float(snap["machine_seconds"]) / 60, "snapshot": snap["file"],
+             "label_threshold": thr, "source": str(folder.relative_to(out))}
+    if json.loads((out / "unet_real" / "run.json").read_text()).get("normalization") != "global":
+        row = distance_table(out / "patches", [folder / "samples"], f"unet:{out / 'unet_real'}",
+                             cfg.study.fid_samples, seed=cfg.seed)[0]
+        point["fid"] = row["fid"]
+    (folder / "point.json").write_text(json.dumps(point, indent=2))
+
+
+def curve_rows(out: Path, cfg: ExperimentConfig, arch_cfgs: dict) -> list[dict]:
+    """One row per (GAN, point), the final generator last; ratios to the real U-net."""
+    real = _test_summary(out / "eval_real_test")
+    fids = {}
+    if (out / "fid" / "fid.csv").exists():
+        fids = {r["gan"]: float(r["fid"]) for r in csv.DictReader(open(out / "fid" / "fid.csv"))}
+    rows = []
+    for arch in cfg.study.gans:
+        for t in curve_points(cfg, arch_cfgs[arch]):
+            folder = out / f"curve_{arch}_{t:g}min"
+            p = folder / "point.json"
+            if not p.exists() or json.loads(p.read_text()).get("snapshot") is None:
+                continue
+            point = json.loads(p.read_text())
+            rows.append({**point, **(_test_summary(folder / "eval_test") or {})})
+        status_path = out / f"gan_{arch}" / "run.json"
+        final = _test_summary(out / f"eval_synthetic_{arch}_test")
+        if status_path.exists() and final:
+            status = json.loads(status_path.read_text())
+            rows.append({"gan": arch, "minutes": status.get("machine_seconds", float("nan")) / 60,
+                         "snapshot": "generator.keras", "label_threshold": status.get("label_threshold"),
+                         "fid": fids.get(arch), "source": f"eval_synthetic_{arch}_test", **final})
+    for r in rows:
+        r["ratio_to_real"] = r["test_dice"] / real["test_dice"] if real and real["test_dice"] > 0 else None
+    return rows
+
+
+def write_curve(out: Path, rows: list[dict], real: dict | None, plt) -> None:
+    """curve.csv and curve.png (test Dice vs GAN machine-minutes, real U-net dotted)."""
+    with open(out / "curve.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CURVE_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arch in dict.fromkeys(r["gan"] for r in rows):
+        pts = sorted((r["minutes"], r["test_dice"]) for r in rows if r["gan"] == arch)
+        ax.plot(*zip(*pts), marker="o", label=f"{arch}, synthetic pairs only")
+    if real:
+        ax.axhline(real["test_dice"], ls=":", color="k", label="real training patches")
+    ax.set_xlabel("GAN training, machine-minutes (CPU time / 2 cores)")
+    ax.set_ylabel("U-net test Dice (mean over patients)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "curve.png", dpi=100)
+    plt.close(fig)

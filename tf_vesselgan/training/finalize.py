@@ -1,0 +1,113 @@
+"""What a GAN run hands out: the sampling generator and its label threshold.
+
+The sampling generator is a copy of the generator (or of its weight average) whose
+batch-norm statistics are recalibrated to the population statistics of its own
+activations, and whose label threshold can be calibrated so that the samples' vessel
+fraction equals the real training patches'. Both are fixed when a generator is saved,
+so `vesselgan sample`, exports and the server all sample the same way.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+RECALIBRATION_BATCHES = 16
+RECALIBRATION_BATCH = 128
+CALIBRATION_SAMPLES = 2048
+
+
+def batch_norm_layers(model: keras.Model) -> list:
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def recalibrate_batch_norm(generator: keras.Model, seed: int = 0, batches: int = RECALIBRATION_BATCHES,
+                           batch: int = RECALIBRATION_BATCH) -> None:
+    """Sets every BN layer's moving mean/variance to the average of its batch statistics
+    over `batches` noise batches ("precise BN", Wu & Johnson 2021).
+
+    Keras' moving averages (momentum 0.99) lag the weights by ~100 updates, so a generator
+    saved after a few hundred steps samples in eval mode with statistics of a different
+    network (the demo's identical noise samples). The official code samples with batch
+    statistics instead; population statistics are what those converge to, and they make
+    eval-mode sampling deterministic per noise vector and independent of the batch.
+    """
+    layers = batch_norm_layers(generator)
+    if not layers:
+        return
+    latent = generator.input_shape[-1]
+    old = [layer.momentum for layer in layers]
+    try:
+        for k in range(batches):
+            for layer in layers:
+                layer.momentum = k / (k + 1.0)  # running mean of the batch statistics
+            z = tf.random.stateless_normal([batch, latent], seed=[seed, 7919 + k])
+            generator(z, training=True)
+    finally:
+        for layer, m in zip(layers, old):
+            layer.momentum = m
+
+
+def sampling_copy(source: keras.Model, seed: int, recalibrate: bool = True) -> keras.Model:
+    """A fresh generator with `source`'s weights (BN recalibrated unless told not to)."""
+    copy = keras.models.clone_model(source)
+    copy.set_weights(source.get_weights())
+    if recalibrate:
+        recalibrate_batch_norm(copy, seed)
+    return copy
+
+
+def label_channel(generator: keras.Model, n: int = CALIBRATION_SAMPLES, seed: int = 0) -> np.ndarray:
+    """Raw (tanh-range) label channel of n eval-mode samples with a fixed noise."""
+    latent = generator.input_shape[-1]
+    z = tf.random.stateless_normal([n, latent], seed=[seed, 104729])
+    out = [generator(z[i:i + 256], training=False)[..., 1].numpy() for i in range(0, n, 256)]
+    return np.concatenate(out)
+
+
+def calibrate_threshold(labels: np.ndarray, real_fraction: float) -> float:
+    """The threshold t with mean(labels > t) ≈ real_fraction (the (1 − f) quantile),
+    clipped to the tanh range."""
+    if not 0.0 < real_fraction < 1.0:
+        return float(np.clip(np.max(labels) if real_fraction <= 0 else np.min(labels) - 1e-6, -1.0, 1.0))
+    return float(np.clip(np.quantile(labels, 1.0 - real_fraction), -1.0, 1.0))
+
+
+def real_label_fraction(patches_dir, limit: int = 100_000) -> float:
+    """Fraction of vessel pixels in the training patches (up to `limit` patches)."""
+    from tf_vesselgan.data.pipeline import make_dataset
+
+    total, ones = 0, 0.0
+    for batch in make_dataset(patches_dir, "train", batch_size=256, mode="gan", shuffle=False, drop_remainder=False):
+        lab = batch.numpy()[..., 1]
+        ones += float(lab.sum())
+        total += lab.size
+        if total >= limit * lab.shape[1] * lab.shape[2]:
+            break
+    return ones / max(total, 1)
+
+
+def collapse_std(generator: keras.Model, n: int = 256, seed: int = 0) -> float:
+    """Mean over pixels of the per-pixel std across n samples (image channel): near 0
+    when every noise vector gives the same pair (mode collapse)."""
+    latent = generator.input_shape[-1]
+    z = tf.random.stateless_normal([n, latent], seed=[seed, 15485863])
+    img = generator(z, training=False)[..., 0].numpy()
+    return float(img.std(axis=0).mean())
+
+
+def finalize_generator(source: keras.Model, gan_cfg, seed: int, real_fraction: float | None):
+    """(sampling generator, threshold, info dict) for a GAN config's sampling settings."""
+    gen = sampling_copy(source, seed, recalibrate=gan_cfg.sample_bn == "recalibrate")
+    info = {"sample_bn": gan_cfg.sample_bn, "ema_decay": gan_cfg.ema_decay}
+    labels = label_channel(gen, seed=seed)
+    if gan_cfg.label_threshold == "auto":
+        if real_fraction is None:
+            raise ValueError("label_threshold 'auto' needs the real label fraction")
+        thr = calibrate_threshold(labels, real_fraction)
+    else:
+        thr = float(gan_cfg.label_threshold)
+    info.update(label_threshold=thr, sample_label_fraction=float((labels > thr).mean()))
+    if real_fraction is not None:
+        info["real_label_fraction"] = real_fraction
+    return gen, thr, info
