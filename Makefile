@@ -60,17 +60,17 @@ shipped-samples: venv  ## 1,000 pairs from the shipped ICBM generator (no data, 
 	@echo "grid: $(OUT)/shipped_grid/samples_000000.png (label in red)"
 
 fid: demo  ## FID/KID of the demo's samples in its real U-net's feature space -> OUT/fid
-	$(VG) fid --real $(DEMO)/patches --fake $(DEMO)/samples_wgan-gp-sn --features unet:$(DEMO)/unet_real --n 1000 --out $(OUT)/fid
+	$(VG) fid --real $(DEMO)/patches --fake $(DEMO)/samples_dcgan --features unet:$(DEMO)/unet_real --n 1000 --out $(OUT)/fid
 
 tune: demo  ## keras-tuner search of U-net lr/dropout on the demo's patches (CONFIG=...) -> OUT/tune
 	$(VG) tune --patches $(DEMO)/patches --out $(OUT)/tune --config $(if $(CONFIG),$(CONFIG),experiments/demo_unet.yaml)
 
 # Privacy audit of a GAN run; by default the demo's (trained first if missing).
 # Exit status 1 when the audit fails (a copy, a membership leak or an identifier).
-RUN     ?= $(DEMO)/gan_wgan-gp-sn
+RUN     ?= $(DEMO)/gan_dcgan
 PATCHES ?= $(DEMO)/patches
-FEATURES ?= $(if $(filter $(DEMO)/gan_wgan-gp-sn,$(RUN)),unet:$(DEMO)/unet_real)
-privacy: venv $(if $(filter $(DEMO)/gan_wgan-gp-sn,$(RUN)),demo)  ## privacy audit of a GAN (RUN=... PATCHES=...; default the demo's) -> OUT/privacy
+FEATURES ?= $(if $(filter $(DEMO)/gan_dcgan,$(RUN)),unet:$(DEMO)/unet_real)
+privacy: venv $(if $(filter $(DEMO)/gan_dcgan,$(RUN)),demo)  ## privacy audit of a GAN (RUN=... PATCHES=...; default the demo's) -> OUT/privacy
 	$(VG) privacy --run $(RUN) --patches $(PATCHES) --out $(OUT)/privacy --overwrite $(if $(FEATURES),--features $(FEATURES))
 
 tensorboard: venv  ## TensorBoard over every run under OUT

@@ -78,7 +78,10 @@ def test_versions_increase_and_only_the_generator_is_inside(tmp_path):
     first = export_model(tmp_path / "gan", tmp_path / "m" / "g")
     second = export_model(tmp_path / "gan", tmp_path / "m" / "g")
     assert (first.name, second.name) == ("1", "2")
-    assert sorted(p.name for p in (tmp_path / "m" / "g").iterdir()) == ["1", "2"]  # no partial folder left
+    # no partial folder left; provenance.json describes the latest version
+    assert sorted(p.name for p in (tmp_path / "m" / "g").iterdir()) == ["1", "2", "provenance.json"]
+    prov = json.loads((tmp_path / "m" / "g" / "provenance.json").read_text())
+    assert prov["version"] == 2 and prov["label_threshold"] == 0.8 and prov["label_threshold_rule"] == "fixed"
     names = [n for n, _ in tf.train.list_variables(str(second / "variables" / "variables"))]
     assert not any("critic" in n or "discriminator" in n for n in names)
     from tensorflow_serving.apis import prediction_log_pb2

@@ -170,7 +170,30 @@ def export_model(run, out_root, name: str | None = None, version: int | None = N
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if kind == "gan":
+        from tf_vesselgan.training.run_folder import load_run_config
+
+        auto = threshold is None and load_run_config(run).gan.label_threshold == "auto"
+        _write_provenance(root, version, cfg, status, thr, auto)
     return final
+
+
+def _write_provenance(root: Path, version: int, cfg, status: dict, threshold: float, auto: bool) -> None:
+    """provenance.json next to the versions: what the latest generator is and how it was
+    trained and sampled (no case ids, file names or paths: those stay with the run)."""
+    import json
+
+    import tf_vesselgan
+
+    g = cfg.gan
+    info = {"version": version, "arch": g.arch, "width": g.width, "latent_dim": g.latent_dim,
+            "batch_size": g.batch_size, "seed": cfg.seed, "epochs_done": status.get("epochs_done"),
+            "machine_seconds": status.get("machine_seconds"), "ema_decay": g.ema_decay, "sample_bn": g.sample_bn,
+            "label_threshold": float(threshold), "label_threshold_rule": "auto" if auto else "fixed",
+            "real_label_fraction": status.get("real_label_fraction"), "tf_vesselgan": tf_vesselgan.__version__}
+    tmp = root / "provenance.json.partial"
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, root / "provenance.json")
 
 
 def write_models_config(path, models: dict[str, str]) -> Path:

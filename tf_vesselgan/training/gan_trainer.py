@@ -147,6 +147,8 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         GANMonitor(str(run / "tensorboard"), hparams, g.image_grid, cfg.seed, sampler=lambda: snapshots.current),
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
     ]
+    if resume:
+        _drop_history_from(run / "history.csv", initial_epoch)
     write_status(run, kind="gan", arch=g.arch, state="running", patch_size=size, patches_config_hash=manifest["config_hash"])
     t0 = time.perf_counter()
     if verbose is None:
@@ -172,6 +174,16 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         shutil.rmtree(run, ignore_errors=True)
         run = Path(out)
     return {"epochs_done": done, "seconds": seconds, "interrupted": None, "run": str(run)}
+
+
+def _drop_history_from(path: Path, epoch: int) -> None:
+    """Removes history.csv rows of epochs ≥ `epoch` (0-based, as CSVLogger writes them):
+    an interrupted epoch is redone on resume and must not be logged twice."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) < epoch]
+    path.write_text("".join(kept))
 
 
 def real_images(patches_dir, n: int, seed: int):
