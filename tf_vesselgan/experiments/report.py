@@ -84,7 +84,9 @@ def training_curves(path: Path, out: Path, gans: list[str], unets: list[str]) ->
         h = out / f"unet_{name}" / "history.csv"
         if h.exists():
             rows = list(csv.DictReader(open(h)))
-            key = "val_dice_metric" if rows and "val_dice_metric" in rows[0] else "dice_metric"
+            # Keras' CSVLogger writes val_* columns as "NA" when there was no validation data
+            has_val = rows and rows[0].get("val_dice_metric", "NA") != "NA"
+            key = "val_dice_metric" if has_val else "dice_metric"
             b.plot([float(r[key]) for r in rows], label=f"{name} ({key})")
     b.set_xlabel("epoch")
     b.set_title("U-net patch Dice")
