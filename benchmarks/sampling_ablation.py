@@ -26,10 +26,10 @@ def main() -> int:
     import numpy as np
     import tensorflow as tf
 
+    from tf_vesselgan.data.pipeline import image_channels
     from tf_vesselgan.evaluation.fid import frechet_distance, statistics, unet_extractor
     from tf_vesselgan.models.generator import build_generator
     from tf_vesselgan.training.finalize import calibrate_threshold, label_channel, real_label_fraction, sampling_copy
-    from tf_vesselgan.training.gan_trainer import real_images
     from tf_vesselgan.training.run_folder import load_run_config, read_status
 
     cfg = load_run_config(args.run)
@@ -38,7 +38,7 @@ def main() -> int:
     status = read_status(args.run)
     real_fraction = status.get("real_label_fraction") or real_label_fraction(args.patches)
     extract = unet_extractor(args.features[5:])
-    real = real_images(args.patches, args.n, cfg.seed)
+    real = image_channels(args.patches, args.n, seed=cfg.seed)
     real_stats = statistics(extract(real))
     print(f"run {args.run}: {g.arch}, width {g.width:g}, checkpoint {latest.split('/')[-1]}, "
           f"{status.get('machine_seconds', float('nan')) / 60:.1f} machine-minutes; n = {args.n}")

@@ -246,3 +246,13 @@ def test_budget_stops_training_and_holds_on_resume(patches, cli, tmp_path):
     assert code == 0, err
     assert json.loads((run / "run.json").read_text())["epochs_done"] == 1
     assert len(list(csv.DictReader(open(run / "history.csv")))) == 1
+
+
+def test_quality_features_without_a_unet_is_refused_before_anything_is_written(patches, cli, tmp_path):
+    cfg = tmp_path / "q.yaml"
+    cfg.write_text(SAMPLING_YAML.replace("  quality_samples: 16\n",
+                                         f"  quality_samples: 16\n  quality_features: unet:{tmp_path / 'none'}\n"))
+    code, _, err = cli("train-gan", "--arch", "wgan-gp", "--patches", patches / "patches", "--out", tmp_path / "run",
+                       "--config", cfg)
+    assert code == 2 and "no trained U-net" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -91,3 +91,16 @@ def make_dataset(patches_dir, split: str = "train", batch_size: int = 32, mode: 
     ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)
 
+
+
+def image_channels(patches_dir, n: int, split: str = "train", seed: int = 0):
+    """Image channels in [-1, 1] (the GAN's scale) of the first n shuffled patches of a split."""
+    import numpy as np
+
+    out, got = [], 0
+    for batch in make_dataset(patches_dir, split, batch_size=256, mode="gan", seed=seed, drop_remainder=False):
+        out.append(batch.numpy()[..., 0])
+        got += len(out[-1])
+        if got >= n:
+            break
+    return np.concatenate(out)[:n]

@@ -124,15 +124,9 @@ def load_images(source, n: int, split: str = "train", seed: int = 0) -> np.ndarr
     """Image channels in [−1, 1]: from a samples.npz (or its folder) or a patches folder."""
     p = Path(source)
     if (p / "manifest.json").exists():
-        from tf_vesselgan.data.pipeline import make_dataset
+        from tf_vesselgan.data.pipeline import image_channels
 
-        out, got = [], 0
-        for batch in make_dataset(p, split, batch_size=64, mode="gan", seed=seed, drop_remainder=False):
-            out.append(batch.numpy()[..., 0])
-            got += len(out[-1])
-            if got >= n:
-                break
-        return np.concatenate(out)[:n]
+        return image_channels(p, n, split, seed)
     from tf_vesselgan.training.sampling import load_samples
 
     image, _ = load_samples(p)

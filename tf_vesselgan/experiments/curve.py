@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,25 @@ def curve_points(cfg: ExperimentConfig, arch_cfg) -> list[float]:
     return [t for t in cfg.study.curve_minutes if budget is None or t * 60 < budget]
 
 
-def _test_summary(folder: Path) -> dict | None:
+def test_summary(folder: Path) -> dict | None:
+    """Mean ± sd test Dice and mean 95HD of an evaluation folder's per_patient.csv."""
+    path = folder / "per_patient.csv"
+    if not path.exists():
+        return None
+    rows = list(csv.DictReader(open(path)))
+    dice = np.array([float(r["dice"]) for r in rows])
+    return {"test_dice": float(dice.mean()), "test_dice_sd": float(dice.std(ddof=1)) if len(dice) > 1 else 0.0,
+            "test_hd95_mm": float(np.mean([float(r["hd95_mm"]) for r in rows]))}
+
+
+def curve_points(cfg: ExperimentConfig, arch_cfg) -> list[float]:
+    """The curve's minutes for one GAN: those inside its budget (the final generator is
+    the last point)."""
+    budget = arch_cfg.gan.max_seconds
+    return [t for t in cfg.study.curve_minutes if budget is None or t * 60 < budget]
+
+
+def test_summary(folder: Path) -> dict | None:
     path = folder / "per_patient.csv"
     if not path.exists():
         return None
@@ -50,8 +69,6 @@ def curve_point(cfg: ExperimentConfig, out: Path, data: Path, arch: str, minutes
     from tf_vesselgan.evaluation.fid import distance_table
     from tf_vesselgan.training.sampling import write_samples
     from tf_vesselgan.training.unet_trainer import train_unet
-
-    import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -78,7 +95,7 @@ def curve_point(cfg: ExperimentConfig, out: Path, data: Path, arch: str, minutes
 
 def curve_rows(out: Path, cfg: ExperimentConfig, arch_cfgs: dict) -> list[dict]:
     """One row per (GAN, point), the final generator last; ratios to the real U-net."""
-    real = _test_summary(out / "eval_real_test")
+    real = test_summary(out / "eval_real_test")
     fids = {}
     if (out / "fid" / "fid.csv").exists():
         fids = {r["gan"]: float(r["fid"]) for r in csv.DictReader(open(out / "fid" / "fid.csv"))}
@@ -90,9 +107,9 @@ def curve_rows(out: Path, cfg: ExperimentConfig, arch_cfgs: dict) -> list[dict]:
             if not p.exists() or json.loads(p.read_text()).get("snapshot") is None:
                 continue
             point = json.loads(p.read_text())
-            rows.append({**point, **(_test_summary(folder / "eval_test") or {})})
+            rows.append({**point, **(test_summary(folder / "eval_test") or {})})
         status_path = out / f"gan_{arch}" / "run.json"
-        final = _test_summary(out / f"eval_synthetic_{arch}_test")
+        final = test_summary(out / f"eval_synthetic_{arch}_test")
         if status_path.exists() and final:
             status = json.loads(status_path.read_text())
             rows.append({"gan": arch, "minutes": status.get("machine_seconds", float("nan")) / 60,

@@ -128,14 +128,14 @@ def write_transfer_report(out: Path, cfg: ExperimentConfig, data: Path, second: 
 
 def _curve_section(out: Path, cfg: ExperimentConfig) -> list[str]:
     """The quality-vs-time table and figure, when the study has curve points."""
-    from tf_vesselgan.experiments.curve import _test_summary, curve_rows, write_curve
+    from tf_vesselgan.experiments.curve import test_summary, curve_rows, write_curve
 
     if not cfg.study.curve_minutes:
         return []
     rows = curve_rows(out, cfg, {a: study_gan_config(cfg, a) for a in cfg.study.gans})
     if not rows:
         return []
-    real = _test_summary(out / "eval_real_test")
+    real = test_summary(out / "eval_real_test")
     write_curve(out, rows, real, _plt())
     lines = ["", "## Quality vs GAN training time", "",
              "Synthetic-only U-net test Dice per GAN snapshot (machine-minutes = process CPU time / cores), "

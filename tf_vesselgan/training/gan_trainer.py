@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tf_vesselgan.config import ExperimentConfig, GANConfig
 from tf_vesselgan.data.build import read_manifest
-from tf_vesselgan.data.pipeline import make_dataset
+from tf_vesselgan.data.pipeline import image_channels, make_dataset
 from tf_vesselgan.models.critic import build_critic
 from tf_vesselgan.models.generator import build_generator
 from tf_vesselgan.training.budget import BudgetStop
@@ -75,6 +75,10 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         UserError: missing patches, existing run without --resume, bad config.
     """
     manifest = read_manifest(patches_dir)
+    if cfg.gan.quality_features and not (Path(cfg.gan.quality_features[5:]) / "unet.keras").exists():
+        from tf_vesselgan.errors import UserError
+
+        raise UserError(f"gan.quality_features: {cfg.gan.quality_features[5:]} has no trained U-net (no unet.keras)")
     strategy = make_strategy(cfg.gan.strategy, cfg.gan.devices)  # multi-worker: before other TF ops
     chief, task = worker_role(strategy)
     if chief:
@@ -135,7 +139,7 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     budget = BudgetStop((clock["machine_seconds"], clock["wall_seconds"]), g.max_seconds,
                         persist_clock if chief else None)
     snapshots = Snapshots(run, source, g, cfg.seed, real_fraction, clock=budget.totals,
-                          real_images=lambda: real_images(patches_dir, g.quality_samples, cfg.seed))
+                          real_images=lambda: image_channels(patches_dir, g.quality_samples, seed=cfg.seed))
     hparams = {"arch": g.arch, "width": g.width, "batch_size": g.batch_size, "latent_dim": g.latent_dim,
                "n_critic": g.n_critic, "gp_weight": g.gp_weight, "seed": cfg.seed, "replicas": replicas}
     callbacks = [stopper, budget]
@@ -184,19 +188,6 @@ def _drop_history_from(path: Path, epoch: int) -> None:
     lines = path.read_text().splitlines(keepends=True)
     kept = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) < epoch]
     path.write_text("".join(kept))
-
-
-def real_images(patches_dir, n: int, seed: int):
-    """Image channels in [-1, 1] of up to n training patches (the FID reference)."""
-    import numpy as np
-
-    out, got = [], 0
-    for batch in make_dataset(patches_dir, "train", batch_size=256, mode="gan", seed=seed, drop_remainder=False):
-        out.append(batch.numpy()[..., 0])
-        got += len(out[-1])
-        if got >= n:
-            break
-    return np.concatenate(out)[:n]
 
 
 def worker_role(strategy) -> tuple[bool, int]:
