@@ -123,7 +123,11 @@ def test_sample_from_an_export_equals_sampling_its_run(exported, cli, tmp_path):
         assert (a["label"] != b["label"]).mean() < 1e-4  # ties at the threshold may round either way
     info = json.loads((tmp_path / "export" / "samples.json").read_text())
     assert info["threshold"] == pytest.approx(0.8)
-    for bad, what in (([ "--model", root / "models" / "generator"], "saved_model.pb"),
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a protobuf")
+    for bad, what in ((["--model", root / "models" / "generator"], "saved_model.pb"),
+                      (["--model", broken], "cannot load the SavedModel"),
                       (["--model", root / "models" / "unet" / "1"], "not an exported generator"),
                       (["--run", root / "gan", "--threshold", "nan"], "[-1, 1]"),
                       (["--run", root / "gan", "--threshold", "5"], "[-1, 1]")):

@@ -19,13 +19,18 @@ from tf_vesselgan.utils.progress import atomic_output_dir, progress_bar
 SAMPLE_BATCH = 256
 
 
+def block_noise(seed: int, k: int, latent: int, batch: int = SAMPLE_BATCH):
+    """The noise of block k of `vesselgan sample --seed seed`: rows k·batch … (k+1)·batch − 1."""
+    return tf.random.stateless_normal([batch, latent], seed=[seed, k])
+
+
 def generate(generator, n: int, seed: int, threshold: float = 0.8, batch: int = SAMPLE_BATCH):
     """Yields (image float32 [b,P,P] in [-1,1], label uint8 {0,1} [b,P,P]) batches."""
     latent = generator.input_shape[-1]
     infer = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
     for k, start in enumerate(range(0, n, batch)):
         b = min(batch, n - start)
-        z = tf.random.stateless_normal([batch, latent], seed=[seed, k])[:b]
+        z = block_noise(seed, k, latent, batch)[:b]
         pair = infer(z).numpy()
         yield pair[..., 0].astype(np.float32), (pair[..., 1] > threshold).astype(np.uint8)
 
@@ -38,7 +43,10 @@ def generate_from_export(version_dir, n: int, seed: int, batch: int = SAMPLE_BAT
     path = Path(version_dir)
     if not (path / "saved_model.pb").exists():
         raise UserError(f"{path} is not an exported SavedModel version folder (no saved_model.pb)")
-    model = tf.saved_model.load(str(path))
+    try:
+        model = tf.saved_model.load(str(path))
+    except Exception as exc:  # a damaged export surfaces as several TF exception types
+        raise UserError(f"{path}: cannot load the SavedModel ({str(exc).splitlines()[0][:120]})") from None
     fn = model.signatures.get("serving_default")
     if fn is None or "noise" not in fn.structured_input_signature[1]:
         raise UserError(f"{path} is not an exported generator (no serving_default signature taking noise)")
@@ -48,7 +56,7 @@ def generate_from_export(version_dir, n: int, seed: int, batch: int = SAMPLE_BAT
     def batches():
         for k, start in enumerate(range(0, n, batch)):
             b = min(batch, n - start)
-            out = fn(noise=tf.random.stateless_normal([batch, latent], seed=[seed, k])[:b])
+            out = fn(noise=block_noise(seed, k, latent, batch)[:b])
             yield out["image"].numpy()[..., 0].astype(np.float32), out["label"].numpy()[..., 0].astype(np.uint8)
 
     return batches(), size, {"threshold": float(model.label_threshold.numpy()) if hasattr(model, "label_threshold") else None}
