@@ -37,6 +37,10 @@ def test_defaults_are_the_papers():
     ("gan:\n  max_seconds: 0\n", "gan.max_seconds", "out of range"),
     ("gan:\n  quality_features: unet:x\n", "gan.quality_features", "snapshot_every"),
     ("gan:\n  snapshot_every: 1\n  quality_features: x\n", "gan.quality_features", "unet:RUN"),
+    ("gan:\n  quality_score: gan_train\n", "gan.quality_score", "snapshot_every"),
+    ("gan:\n  snapshot_every: 1\n  quality_score: gan_test\n", "gan.quality_score", "quality_features"),
+    ("gan:\n  quality_score: dice\n", "gan.quality_score", "not one of"),
+    ("unet:\n  loss: focal\n", "unet.loss", "not one of"),
 ])
 def test_bad_values_name_file_and_key(tmp_path, text, key, what):
     path = write(tmp_path, text)

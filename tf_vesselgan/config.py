@@ -101,12 +101,19 @@ class GANConfig:
     # equal to wall time when the run has the machine to itself). None = epochs decide.
     max_seconds: float | None = _opt(None, 1.0, 1e9)
     # Every N epochs: the sampling generator saved under snapshots/ with its quality
-    # (collapse std, label fraction, and FID in a real U-net's features when
-    # quality_features is "unet:RUN"); 0 = off. With quality_features the final
-    # generator.keras is the snapshot with the lowest FID.
+    # (collapse std, label fraction and, when scored, quality_score); 0 = off. A scored
+    # run's final generator.keras is its best snapshot by that score.
     snapshot_every: int = _opt(0, 0, 100_000)
+    # The score (training/snapshots.py): fid (lower is better) or gan_test (higher) in a
+    # real-trained U-net given as quality_features "unet:RUN"; gan_train (higher): Dice on
+    # real patches (the validation patients', else the training patients') of a small
+    # U-net (quality_unet_width) trained quality_unet_steps on quality_samples synthetic
+    # pairs. fid/gan_test score only with quality_features; gan_train always scores.
+    quality_score: str = _opt("fid", choices=("fid", "gan_test", "gan_train"))
     quality_features: str | None = None
     quality_samples: int = _opt(500, 4, 100_000)
+    quality_unet_width: float = _opt(0.25, 0.001, 4.0)
+    quality_unet_steps: int = _opt(300, 1, 1_000_000)
     collapse_std_floor: float = _opt(0.02, 0.0, 2.0)
     checkpoint_every: int = _opt(1, 1, 100_000)
     keep_checkpoints: int = _opt(3, 1, 1000)
@@ -130,10 +137,18 @@ class UNetConfig:
     # real and synthetic inputs look alike to the U-net.
     normalization: str = _opt("auto", choices=("auto", "global", "per_patch", "minmax"))
     augment: bool = False
+    # dice: soft Dice (the paper); dice_bce: soft Dice + binary cross-entropy; bce alone
+    loss: str = _opt("dice", choices=("dice", "dice_bce", "bce"))
     threshold: float = _opt(0.5, 0.0, 1.0)
     tune_threshold: bool = False
     inference_stride: int = _opt(48, 8, 1024)
     inference_batch: int = _opt(64, 1, 4096)
+    # overlapping tiles averaged uniformly or with a Gaussian weight (nnU-Net's); flip
+    # test-time augmentation (4 flips per tile, 4x the inference time); 3D connected
+    # components smaller than this many voxels removed from the segmentation (0 = off)
+    tile_weighting: str = _opt("uniform", choices=("uniform", "gaussian"))
+    tta_flips: bool = False
+    min_component_voxels: int = _opt(0, 0, 10_000_000)
     tuner: str = _opt("random", choices=("random", "bayesian"))
     max_trials: int = _opt(10, 1, 10_000)
     tune_epochs: int = _opt(3, 1, 10_000)
@@ -283,6 +298,12 @@ def _check(obj, prefix: str, source: str) -> None:
         if obj.quality_features is not None and not obj.snapshot_every:
             raise ConfigError(f"{source}: key '{prefix}.quality_features': needs snapshot_every > 0 (FID is "
                               "measured on snapshots)")
+        if obj.quality_score == "gan_train" and not obj.snapshot_every:
+            raise ConfigError(f"{source}: key '{prefix}.quality_score': gan_train needs snapshot_every > 0 "
+                              "(snapshots are what it scores)")
+        if obj.quality_score == "gan_test" and obj.quality_features is None:
+            raise ConfigError(f"{source}: key '{prefix}.quality_score': gan_test needs quality_features "
+                              "'unet:RUN' (the real-trained U-net that segments the samples)")
         if obj.quality_features is not None and not obj.quality_features.startswith("unet:"):
             raise ConfigError(f"{source}: key '{prefix}.quality_features': expected 'unet:RUN', "
                               f"got {obj.quality_features!r}")

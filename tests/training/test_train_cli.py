@@ -234,6 +234,24 @@ def test_sampling_generator_snapshots_and_best_by_fid(patches, cli, tmp_path):
     assert frac == pytest.approx(status["real_label_fraction"], rel=0.5)
 
 
+def test_gan_train_scored_snapshots_keep_the_best(patches, cli, tmp_path):
+    """quality_score gan_train needs no U-net run: each snapshot is scored by a small U-net
+    trained on its samples; generator.keras is the highest-scoring snapshot."""
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(SAMPLING_YAML.replace("  quality_samples: 16\n", "  quality_samples: 16\n  quality_score: gan_train\n"
+                                         "  quality_unet_steps: 2\n  quality_unet_width: 0.05\n"))
+    run = tmp_path / "run"
+    code, _, err = cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run, "--config", cfg)
+    assert code == 0, err
+    snaps = list(csv.DictReader(open(run / "snapshots.csv")))
+    assert len(snaps) == 2 and all(0.0 <= float(r["gan_train"]) <= 1.0 and r["fid"] == "" for r in snaps)
+    best = max(snaps, key=lambda r: float(r["gan_train"]))
+    sampling = json.loads((run / "run.json").read_text())["sampling"]
+    assert sampling["best_snapshot"] == best["file"] and sampling["quality_score"] == "gan_train"
+    assert sampling["best_gan_train"] == pytest.approx(float(best["gan_train"]))
+    assert "gan_train" in next(csv.DictReader(open(run / "history.csv")))
+
+
 def test_budget_stops_training_and_holds_on_resume(patches, cli, tmp_path):
     run = tmp_path / "run"
     code, out, err = cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run,

@@ -92,15 +92,22 @@ def make_dataset(patches_dir, split: str = "train", batch_size: int = 32, mode: 
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-
 def image_channels(patches_dir, n: int, split: str = "train", seed: int = 0):
     """Image channels in [-1, 1] (the GAN's scale) of the first n shuffled patches of a split."""
+    return labelled_patches(patches_dir, n, split, seed)[0]
+
+
+def labelled_patches(patches_dir, n: int, split: str = "train", seed: int = 0):
+    """(image channels in [-1, 1], labels uint8 {0, 1}) of the first n shuffled patches of
+    a split."""
     import numpy as np
 
-    out, got = [], 0
+    images, labels, got = [], [], 0
     for batch in make_dataset(patches_dir, split, batch_size=256, mode="gan", seed=seed, drop_remainder=False):
-        out.append(batch.numpy()[..., 0])
-        got += len(out[-1])
+        pair = batch.numpy()
+        images.append(pair[..., 0])
+        labels.append((pair[..., 1] > 0.5).astype(np.uint8))
+        got += len(pair)
         if got >= n:
             break
-    return np.concatenate(out)[:n]
+    return np.concatenate(images)[:n], np.concatenate(labels)[:n]

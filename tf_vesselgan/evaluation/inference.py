@@ -2,7 +2,11 @@
 
 Tiles of the training patch size are cut with overlap (stride = half a patch by
 default), normalised exactly as in training, predicted in batches, and averaged where
-they overlap. Outputs keep the source affine and header geometry (ITK-SNAP overlays).
+they overlap — uniformly, or with a Gaussian weight that trusts tile centres more than
+tile borders (as nnU-Net does). Optional flip test-time augmentation averages each tile's
+prediction over its four flips; optional post-processing removes connected components
+smaller than a voxel count. Outputs keep the source affine and header geometry
+(ITK-SNAP overlays).
 """
 from __future__ import annotations
 
@@ -32,8 +36,45 @@ def _origins(n: int, size: int, stride: int) -> list[int]:
     return o
 
 
+def tile_weight(size: int, weighting: str) -> np.ndarray:
+    """Per-pixel weight of a tile: ones, or a Gaussian with σ = size/8 around the centre
+    (nnU-Net's choice), scaled to a maximum of 1 and floored so borders still count."""
+    if weighting == "uniform":
+        return np.ones((size, size), np.float32)
+    r = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(r ** 2) / (2.0 * (size / 8.0) ** 2))
+    w = np.outer(g, g)
+    w /= w.max()
+    return np.maximum(w, 1e-3).astype(np.float32)
+
+
+def _predict(infer, tiles: np.ndarray, flips: bool) -> np.ndarray:
+    x = tf.constant(tiles[..., None])
+    if not flips:
+        return infer(x).numpy()[..., 0]
+    out = infer(x).numpy()[..., 0]
+    out += infer(x[:, ::-1]).numpy()[:, ::-1, :, 0]
+    out += infer(x[:, :, ::-1]).numpy()[:, :, ::-1, 0]
+    out += infer(x[:, ::-1, ::-1]).numpy()[:, ::-1, ::-1, 0]
+    return out / 4.0
+
+
+def remove_small_components(seg: np.ndarray, min_voxels: int) -> np.ndarray:
+    """The binary segmentation without 3D connected components (26-connectivity) of fewer
+    than `min_voxels` voxels; 0 keeps everything."""
+    if min_voxels <= 0 or not seg.any():
+        return seg
+    from scipy import ndimage
+
+    labels, n = ndimage.label(seg, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = sizes >= min_voxels
+    keep[0] = False
+    return keep[labels]
+
+
 def segment_volume(model, image: np.ndarray, mask: np.ndarray, status: dict, stride: int = 48,
-                   batch: int = 64) -> np.ndarray:
+                   batch: int = 64, weighting: str = "uniform", flips: bool = False) -> np.ndarray:
     """Vessel probability for every voxel (0 outside the mask)."""
     size = int(status["patch_size"])
     mode, mean, std = status["normalization"], float(status["mean"]), float(status["std"])
@@ -45,14 +86,21 @@ def segment_volume(model, image: np.ndarray, mask: np.ndarray, status: dict, str
     xs, ys = _origins(img.shape[0], size, stride), _origins(img.shape[1], size, stride)
     jobs = [(x, y, z) for z in range(img.shape[2]) if msk[..., z].any()
             for x in xs for y in ys if msk[x:x + size, y:y + size, z].any()]
+    weight = tile_weight(size, weighting)
     infer = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
     for start in range(0, len(jobs), batch):
         chunk = jobs[start:start + batch]
         tiles = np.stack([img[x:x + size, y:y + size, z] for x, y, z in chunk]).astype(np.float32)
         tiles = normalize_tiles(tiles, mode, mean, std)
-        out = infer(tf.constant(tiles[..., None])).numpy()[..., 0]
+        out = _predict(infer, tiles, flips)
         for (x, y, z), p in zip(chunk, out):
-            prob[x:x + size, y:y + size, z] += p
-            count[x:x + size, y:y + size, z] += 1
+            prob[x:x + size, y:y + size, z] += p * weight
+            count[x:x + size, y:y + size, z] += weight
     prob = np.divide(prob, count, out=np.zeros_like(prob), where=count > 0) * msk
     return prob[: image.shape[0], : image.shape[1]]
+
+
+def segment_case(model, image: np.ndarray, mask: np.ndarray, status: dict, unet_cfg) -> np.ndarray:
+    """`segment_volume` with the inference options of a config's `unet` section."""
+    return segment_volume(model, image, mask, status, unet_cfg.inference_stride, unet_cfg.inference_batch,
+                          unet_cfg.tile_weighting, unet_cfg.tta_flips)

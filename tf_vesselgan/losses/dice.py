@@ -20,3 +20,20 @@ def dice_metric(y_true, y_pred):
     t = ops.cast(y_true, "float32")
     denom = ops.sum(p) + ops.sum(t)
     return ops.where(denom > 0, 2.0 * ops.sum(p * t) / ops.maximum(denom, 1.0), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="tf_vesselgan")
+def dice_bce_loss(y_true, y_pred):
+    """Soft Dice plus mean binary cross-entropy (as nnU-Net trains): the cross-entropy term
+    keeps the probabilities calibrated per voxel, the Dice term keeps the rare class."""
+    y_true = ops.cast(y_true, y_pred.dtype)
+    return soft_dice_loss(y_true, y_pred) + ops.mean(keras.losses.binary_crossentropy(y_true, y_pred))
+
+
+@keras.saving.register_keras_serializable(package="tf_vesselgan")
+def bce_loss(y_true, y_pred):
+    """Mean binary cross-entropy over every voxel."""
+    return ops.mean(keras.losses.binary_crossentropy(ops.cast(y_true, y_pred.dtype), y_pred))
+
+
+LOSSES = {"dice": soft_dice_loss, "dice_bce": dice_bce_loss, "bce": bce_loss}

@@ -35,7 +35,7 @@ def _scalar_name(key: str) -> str:
         return f"loss/{key}"
     if key.endswith("_seconds"):
         return f"time/{key}"
-    if key in ("collapse_std", "sample_label_fraction", "label_threshold", "fid"):
+    if key in ("collapse_std", "sample_label_fraction", "label_threshold", "fid", "gan_test", "gan_train"):
         return f"quality/{key}"
     return f"critic/{key}"
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tf_vesselgan.config import ExperimentConfig, GANConfig
 from tf_vesselgan.data.build import read_manifest
-from tf_vesselgan.data.pipeline import image_channels, make_dataset
+from tf_vesselgan.data.pipeline import image_channels, labelled_patches, make_dataset
 from tf_vesselgan.models.critic import build_critic
 from tf_vesselgan.models.generator import build_generator
 from tf_vesselgan.training.budget import BudgetStop
@@ -25,7 +25,7 @@ from tf_vesselgan.training.ema import GeneratorEMA
 from tf_vesselgan.training.finalize import finalize_generator, real_label_fraction
 from tf_vesselgan.training.gan import DCGAN, WGANGP
 from tf_vesselgan.training.run_folder import prepare_run, read_status, write_status
-from tf_vesselgan.training.snapshots import Snapshots, best_snapshot
+from tf_vesselgan.training.snapshots import FIDScore, GANTestScore, GANTrainScore, Snapshots, best_snapshot
 from tf_vesselgan.training.strategy import make_strategy
 
 PAPER_OPTIMIZERS = {"dcgan": (3e-4, 0.5, 0.999), "wgan-gp": (1e-4, 0.0, 0.9), "wgan-gp-sn": (1e-4, 0.0, 0.9)}
@@ -139,7 +139,7 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     budget = BudgetStop((clock["machine_seconds"], clock["wall_seconds"]), g.max_seconds,
                         persist_clock if chief else None)
     snapshots = Snapshots(run, source, g, cfg.seed, real_fraction, clock=budget.totals,
-                          real_images=lambda: image_channels(patches_dir, g.quality_samples, seed=cfg.seed))
+                          scorer=snapshot_scorer(cfg, patches_dir, manifest))
     hparams = {"arch": g.arch, "width": g.width, "batch_size": g.batch_size, "latent_dim": g.latent_dim,
                "n_critic": g.n_critic, "gp_weight": g.gp_weight, "seed": cfg.seed, "replicas": replicas}
     callbacks = [stopper, budget]
@@ -180,6 +180,22 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     return {"epochs_done": done, "seconds": seconds, "interrupted": None, "run": str(run)}
 
 
+def snapshot_scorer(cfg: ExperimentConfig, patches_dir, manifest: dict):
+    """The `gan.quality_score` of a snapshot as a callable, or None when unscored."""
+    g = cfg.gan
+    if g.quality_score == "gan_train":
+        split = "val" if manifest["counts"].get("val", 0) > 0 else "train"
+        return GANTrainScore(lambda: labelled_patches(patches_dir, g.quality_samples, split, seed=cfg.seed),
+                             g.quality_samples, cfg.seed, g.quality_unet_width, g.quality_unet_steps,
+                             cfg.unet.learning_rate)
+    if g.quality_features is None:
+        return None
+    if g.quality_score == "gan_test":
+        return GANTestScore(g.quality_features[5:], g.quality_samples, cfg.seed)
+    return FIDScore(g.quality_features[5:], lambda: image_channels(patches_dir, g.quality_samples, seed=cfg.seed),
+                    g.quality_samples, cfg.seed)
+
+
 def _drop_history_from(path: Path, epoch: int) -> None:
     """Removes history.csv rows of epochs ≥ `epoch` (0-based, as CSVLogger writes them):
     an interrupted epoch is redone on resume and must not be logged twice."""
@@ -203,11 +219,12 @@ def worker_role(strategy) -> tuple[bool, int]:
 def _save_generator(source: keras.Model, g: GANConfig, seed: int, run: Path, real_fraction: float) -> None:
     """generator.keras: the best scored snapshot, else the sampling generator of `source`;
     its label threshold and sampling settings go to run.json."""
-    best = best_snapshot(run)
+    best = best_snapshot(run, g.quality_score)
     if best is not None:
         gen = keras.models.load_model(str(run / best["file"]), compile=False)
         info = {"label_threshold": float(best["label_threshold"]), "best_snapshot": best["file"],
-                "best_fid": float(best["fid"]), "sample_bn": g.sample_bn, "ema_decay": g.ema_decay}
+                "quality_score": g.quality_score, f"best_{g.quality_score}": float(best[g.quality_score]),
+                "sample_bn": g.sample_bn, "ema_decay": g.ema_decay}
     else:
         gen, _, info = finalize_generator(source, g, seed, real_fraction)
     tmp = Path(str(run / ".generator.keras.partial") + ".keras")

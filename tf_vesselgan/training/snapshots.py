@@ -1,5 +1,12 @@
 """Quality while a GAN trains: per-epoch collapse and label checks of the sampling
-generator, and every N epochs a saved snapshot scored by FID in a real U-net's features.
+generator, and every N epochs a saved snapshot with a quality score.
+
+Scores (`gan.quality_score`; the names follow Shmelkov et al. 2018, "How good is my GAN?"):
+- fid: Fréchet distance in a real-trained U-net's encoder features (lower is better);
+- gan_test: Dice of a real-trained U-net on the synthetic pairs — do the labels mark what
+  a segmenter of real data sees in the synthetic images (higher is better);
+- gan_train: Dice on real patches of a small U-net trained on synthetic pairs only — the
+  question the project asks of a generator, in seconds instead of a full study (higher).
 
 Snapshots are what a quality-vs-time curve is made of, and with a score the run keeps
 its best generator rather than its last.
@@ -14,7 +21,97 @@ import numpy as np
 
 from tf_vesselgan.training.finalize import collapse_std, finalize_generator
 
-QUALITY_KEYS = ("collapse_std", "sample_label_fraction", "label_threshold", "fid")
+QUALITY_KEYS = ("collapse_std", "sample_label_fraction", "label_threshold", "fid", "gan_test", "gan_train")
+# which way each score improves
+BETTER = {"fid": min, "gan_test": max, "gan_train": max}
+
+
+def _pairs(generator, n: int, seed: int, threshold: float):
+    from tf_vesselgan.training.sampling import generate
+
+    imgs, labs = zip(*generate(generator, n, seed, threshold))
+    return np.concatenate(imgs), np.concatenate(labs)
+
+
+def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice over all pixels of a set of patches (1 when both are empty)."""
+    pred, truth = pred.astype(bool), truth.astype(bool)
+    denom = int(pred.sum()) + int(truth.sum())
+    return 2.0 * int((pred & truth).sum()) / denom if denom else 1.0
+
+
+def _minmax(images: np.ndarray) -> np.ndarray:
+    """Per-patch min-max to [-1, 1] (the scale U-nets on synthetic pairs see)."""
+    lo = images.min(axis=(1, 2), keepdims=True)
+    hi = images.max(axis=(1, 2), keepdims=True)
+    return (2.0 * (images - lo) / np.maximum(hi - lo, 1e-8) - 1.0).astype(np.float32)
+
+
+class FIDScore:
+    """FID of the synthetic images against real training images in a U-net's features."""
+
+    def __init__(self, unet_run, real_images, n: int, seed: int):
+        self.unet_run, self.real_images, self.n, self.seed = unet_run, real_images, n, seed
+        self._extract = self._real = None
+
+    def __call__(self, generator, threshold) -> float:
+        from tf_vesselgan.evaluation.fid import frechet_distance, statistics, unet_extractor
+
+        if self._extract is None:
+            self._extract = unet_extractor(self.unet_run)
+            self._real = statistics(self._extract(self.real_images()))
+        images, _ = _pairs(generator, self.n, self.seed + 1, threshold)
+        return frechet_distance(*self._real, *statistics(self._extract(images)))
+
+
+class GANTestScore:
+    """Dice between a real-trained U-net's segmentation of the synthetic images and the
+    synthetic labels."""
+
+    def __init__(self, unet_run, n: int, seed: int):
+        self.unet_run, self.n, self.seed = unet_run, n, seed
+        self._model = self._status = None
+
+    def __call__(self, generator, threshold) -> float:
+        from tf_vesselgan.evaluation.inference import normalize_tiles
+        from tf_vesselgan.training.unet_trainer import load_unet
+
+        if self._model is None:
+            self._model, self._status = load_unet(self.unet_run)
+        images, labels = _pairs(generator, self.n, self.seed + 1, threshold)
+        x = normalize_tiles(images, self._status["normalization"], 0.0, 1.0)[..., None]
+        prob = self._model.predict(x, batch_size=64, verbose=0)[..., 0]
+        return _dice(prob > float(self._status.get("threshold", 0.5)), labels)
+
+
+class GANTrainScore:
+    """Dice on fixed real patches (`real_pairs()` → (images in [-1, 1], labels)) of a fresh
+    U-net trained for `steps` on `n` synthetic pairs; the U-net's weights, data order and
+    noise follow the seed, so two snapshots are scored by the same procedure."""
+
+    def __init__(self, real_pairs, n: int, seed: int, width: float, steps: int, learning_rate: float,
+                 batch_size: int = 32):
+        self.real_pairs, self.n, self.seed = real_pairs, n, seed
+        self.width, self.steps, self.lr, self.batch = width, steps, learning_rate, batch_size
+        self._real = None
+
+    def __call__(self, generator, threshold) -> float:
+        import tensorflow as tf
+
+        from tf_vesselgan.models.unet import build_unet
+        from tf_vesselgan.training.unet_trainer import compile_unet
+
+        if self._real is None:
+            images, labels = self.real_pairs()
+            self._real = (_minmax(images)[..., None], labels)
+        images, labels = _pairs(generator, self.n, self.seed + 2, threshold)
+        ds = (tf.data.Dataset.from_tensor_slices((_minmax(images)[..., None], labels.astype(np.float32)[..., None]))
+              .shuffle(len(images), seed=self.seed).repeat().batch(self.batch))
+        keras.utils.set_random_seed(self.seed)
+        model = compile_unet(build_unet(self.width, 0.0), self.lr)
+        model.fit(ds, steps_per_epoch=self.steps, epochs=1, verbose=0)
+        prob = model.predict(self._real[0], batch_size=64, verbose=0)[..., 0]
+        return _dice(prob > 0.5, self._real[1])
 
 
 class Snapshots(keras.callbacks.Callback):
@@ -23,34 +120,21 @@ class Snapshots(keras.callbacks.Callback):
         source: callable → the generator to sample from (the EMA copy or the generator).
         gan_cfg: the run's GANConfig (sampling settings, snapshot_every, quality_*).
         real_fraction: the training patches' vessel fraction.
-        real_images: callable → real training image channels for FID (when scored).
+        scorer: callable (generator, threshold) → the `gan_cfg.quality_score` of a
+            snapshot, or None when snapshots are not scored.
         clock: callable → (machine, wall) seconds so far.
     """
 
-    def __init__(self, run, source, gan_cfg, seed: int, real_fraction: float, real_images=None, clock=None):
+    def __init__(self, run, source, gan_cfg, seed: int, real_fraction: float, scorer=None, clock=None):
         super().__init__()
         self.run = Path(run)
         self.source = source
         self.g = gan_cfg
         self.seed = seed
         self.real_fraction = real_fraction
-        self.real_images = real_images
+        self.scorer = scorer
         self.clock = clock
         self.current = None  # (generator, threshold) of the last epoch
-        self._extract = None
-        self._real_stats = None
-
-    def _score(self, generator, threshold) -> float:
-        from tf_vesselgan.evaluation.fid import frechet_distance, statistics, unet_extractor
-        from tf_vesselgan.training.sampling import generate
-
-        if self._extract is None:
-            self._extract = unet_extractor(self.g.quality_features[5:])
-            self._real_stats = statistics(self._extract(self.real_images()))
-        images = np.concatenate([img for img, _ in generate(generator, self.g.quality_samples, self.seed + 1,
-                                                            threshold)])
-        mu, sigma = statistics(self._extract(images))
-        return frechet_distance(*self._real_stats, mu, sigma)
 
     def on_epoch_end(self, epoch, logs=None):
         gen, thr, info = finalize_generator(self.source(), self.g, self.seed, self.real_fraction)
@@ -58,8 +142,8 @@ class Snapshots(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, "collapse_std": collapse_std(gen, seed=self.seed),
                "sample_label_fraction": info["sample_label_fraction"], "label_threshold": thr}
         snap = self.g.snapshot_every and (epoch + 1) % self.g.snapshot_every == 0
-        if self.g.quality_features:  # every epoch has the key, so history.csv has the column
-            row["fid"] = self._score(gen, thr) if snap else float("nan")
+        if self.scorer is not None:  # every epoch has the key, so history.csv has the column
+            row[self.g.quality_score] = self.scorer(gen, thr) if snap else float("nan")
         if logs is not None:
             logs.update({k: v for k, v in row.items() if k != "epoch"})
         if row["collapse_std"] < self.g.collapse_std_floor:
@@ -80,7 +164,7 @@ class Snapshots(keras.callbacks.Callback):
 
 
 SNAPSHOT_FIELDS = ("epoch", "machine_seconds", "wall_seconds", "collapse_std", "sample_label_fraction",
-                   "label_threshold", "fid", "file")
+                   "label_threshold", "fid", "gan_test", "gan_train", "file")
 
 
 def write_snapshot_row(run: Path, row: dict) -> None:
@@ -103,7 +187,8 @@ def read_snapshots(run) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def best_snapshot(run) -> dict | None:
-    """The snapshot with the lowest FID, or None when none was scored."""
-    scored = [r for r in read_snapshots(run) if r.get("fid") not in ("", None, "nan")]
-    return min(scored, key=lambda r: float(r["fid"])) if scored else None
+def best_snapshot(run, score: str = "fid") -> dict | None:
+    """The snapshot with the best `score` (lowest FID, highest GAN-test/-train Dice), or
+    None when none was scored."""
+    scored = [r for r in read_snapshots(run) if r.get(score) not in ("", None, "nan")]
+    return BETTER[score](scored, key=lambda r: float(r[score])) if scored else None

@@ -18,7 +18,7 @@ from tf_vesselgan.config import ExperimentConfig
 from tf_vesselgan.data.build import read_manifest
 from tf_vesselgan.data.pipeline import make_dataset
 from tf_vesselgan.errors import ConfigError, UserError
-from tf_vesselgan.losses.dice import dice_metric, soft_dice_loss
+from tf_vesselgan.losses.dice import LOSSES, dice_metric
 from tf_vesselgan.models.unet import build_unet
 from tf_vesselgan.training.run_folder import prepare_run, write_status
 
@@ -33,8 +33,8 @@ def resolve_normalization(cfg: ExperimentConfig, train: str, manifest: dict) -> 
     return norm
 
 
-def compile_unet(model: keras.Model, learning_rate: float) -> keras.Model:
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=soft_dice_loss, metrics=[dice_metric])
+def compile_unet(model: keras.Model, learning_rate: float, loss: str = "dice") -> keras.Model:
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=LOSSES[loss], metrics=[dice_metric])
     return model
 
 
@@ -120,7 +120,7 @@ def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None
     lr = (hparams or {}).get("learning_rate", u.learning_rate)
     dropout = (hparams or {}).get("dropout", u.dropout)
     keras.utils.set_random_seed(cfg.seed)
-    model = compile_unet(build_unet(u.width, dropout), lr)
+    model = compile_unet(build_unet(u.width, dropout), lr, u.loss)
     if init is not None:
         src = Path(init) / "unet.keras"
         if not src.exists():

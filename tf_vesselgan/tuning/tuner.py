@@ -30,7 +30,7 @@ class UNetHyperModel(kt.HyperModel):
         u = self.cfg.unet
         lr = hp.Float("learning_rate", u.lr_min, u.lr_max, sampling="log")
         dropout = hp.Float("dropout", u.dropout_min, u.dropout_max)
-        return compile_unet(build_unet(u.width, dropout), lr)
+        return compile_unet(build_unet(u.width, dropout), lr, u.loss)
 
 
 def tune(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None, final: bool = True) -> dict:
