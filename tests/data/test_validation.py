@@ -68,6 +68,12 @@ def inf_voxel(root):
     write_nifti(root / "labels" / "a.nii.gz", label)
 
 
+def constant_image(root):
+    image, label = make_volume()
+    write_nifti(root / "images" / "a.nii.gz", np.zeros_like(image))  # no masks/: the automatic mask
+    write_nifti(root / "labels" / "a.nii.gz", label)
+
+
 def label_values(root):
     image, label = make_volume()
     label[label == 1] = 2
@@ -109,6 +115,7 @@ CASES = [
     (one_d, "'a'", "1D"),
     (nan_voxel, "'a'", "NaN or Inf"),
     (inf_voxel, "'a'", "NaN or Inf"),
+    (constant_image, "'a'", "image is constant"),
     (label_values, "'a'", "label values must be 0/1, found 2"),
     (too_small, "'a'", "smaller than the 16x16 patch"),
     (no_vessel, "'a'", "no vessel voxel"),

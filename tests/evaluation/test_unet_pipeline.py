@@ -83,6 +83,12 @@ def test_train_segment_evaluate(tiny, cli, tmp_path):
 
     code, out, err = cli("segment", "--model", run, "--data", tiny / "data", "--cases", "nope", "--out", tmp_path / "s")
     assert code == 2 and "'nope'" in err and not (tmp_path / "s").exists()
+    for command in ("segment", "evaluate"):
+        for args, what in ((("--cases", ","), "no case ids"), (("--cases", " "), "no case ids"),
+                           (("--threshold", "5"), "in [0, 1]"), (("--threshold", "nan"), "in [0, 1]")):
+            code, out, err = cli(command, "--model", run, "--data", tiny / "data", *args, "--out", tmp_path / "s")
+            assert code == 2 and what in err and len(err.strip().splitlines()) == 1, (command, args, err)
+            assert not (tmp_path / "s").exists()
 
 
 def test_tuned_threshold_maximises_validation_dice(tiny, cli, tmp_path):

@@ -161,6 +161,8 @@ def segment(args) -> int:
     from tf_vesselgan.evaluation.evaluate import run_segmentation
 
     require_dir(args.model, "model run folder")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:  # also refuses NaN
+        raise UserError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     s = run_segmentation(args.model, args.data, args.cases, args.out, evaluate=args.evaluate,
                          overwrite=args.overwrite, threshold=args.threshold)
     if args.evaluate:

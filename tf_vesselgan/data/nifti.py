@@ -143,6 +143,9 @@ def load_volume(case: Case, label_map: dict[int, int] | None = None,
     image = image.astype(np.float32, copy=False)
     if not np.isfinite(image).all():
         raise DataError(f"case '{cid}': image contains NaN or Inf voxels")
+    if image.size and image.min() == image.max():
+        raise DataError(f"case '{cid}': image is constant (every voxel {image.flat[0]:g}); nothing to mask, "
+                        "learn or segment")
     if np.issubdtype(label.dtype, np.floating):
         if not np.isfinite(label).all():
             raise DataError(f"case '{cid}': label contains NaN or Inf voxels")

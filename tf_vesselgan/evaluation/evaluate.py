@@ -30,7 +30,9 @@ def select_cases(spec: str, status: dict, available: list[str]) -> list[str]:
     elif spec == "all":
         ids = available
     else:
-        ids = [c for c in spec.split(",") if c]
+        ids = [c.strip() for c in spec.split(",") if c.strip()]
+        if not ids:
+            raise UserError(f"--cases {spec!r}: no case ids given (test|val|train|all|ID,ID,...)")
     missing = [c for c in ids if c not in available]
     if missing:
         raise UserError(f"case '{missing[0]}' is not in the data folder")
