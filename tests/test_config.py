@@ -87,3 +87,11 @@ def test_overrides_are_checked_too():
         load_config(None, {"data": {"n_vessel": "many"}})
     assert load_config(None, {"seed": 7}).seed == 7
     assert isinstance(load_config(None), ExperimentConfig)
+
+
+@pytest.mark.parametrize("text", ["gan: [1, 2]\n", "gan:\n", "unet: 3\n"])
+def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
+    """CLI flags arrive as overrides; a broken section of the file is refused all the same."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(path, {"gan": {"arch": "dcgan", "epochs": 1}, "unet": {"width": 0.5}})

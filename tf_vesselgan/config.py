@@ -362,6 +362,9 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> Exper
         if not isinstance(mapping, dict):
             raise ConfigError(f"{source}: top level must be a mapping")
     if overrides:
+        # the file must be valid on its own: a flag must not paper over a broken section
+        # (e.g. `gan: [1, 2]` replaced wholesale by the mapping of --arch)
+        from_dict(mapping, source)
         mapping = _merge(mapping, overrides)
     return from_dict(mapping, source)
 

@@ -78,12 +78,43 @@ def test_same_seed_gives_byte_identical_shards(built, cli, tiny_config, tmp_path
     assert a["splits"] != b["splits"] or (out / "train-00000-of-00004.tfrecord").read_bytes() != (other / "train-00000-of-00004.tfrecord").read_bytes()
 
 
+GOOD_DATASET_JSON = ('{"channel_names": {"0": "TOF"}, "labels": {"background": 0, "vessel": 1}, '
+                     '"numTraining": 3, "file_ending": ".nii.gz"}')
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[1, 2]", "top level must be an object"),
+    ('{"labels": {"background": 0, "vessel": 1}, "file_ending": ".nii.gz"}', "missing 'channel_names'"),
+    ('{"channel_names": {"0": "TOF"}, "file_ending": ".nii.gz"}', "missing 'labels'"),
+    ('{"channel_names": {"0": "TOF"}, "labels": {"background": 0, "vessel": 1}}', "missing 'file_ending'"),
+    ('{"channel_names": {"0": "TOF"}, "labels": {"background": 0, "vessel": 1}, "file_ending": ".mha"}',
+     "must be .nii.gz or .nii"),
+    ('{"channel_names": {"0": "T1", "1": "T2"}, "labels": {"background": 0, "vessel": 1}, "file_ending": ".nii.gz"}',
+     "exactly one channel"),
+    ('{"channel_names": {"0": "TOF"}, "labels": {"vessel": 1}, "file_ending": ".nii.gz"}', "background 0"),
+    ("{not json", "not valid JSON"),
+])
+@pytest.mark.parametrize("command", ["patches", "info"])
+def test_broken_nnunet_dataset_json_is_one_clear_error(tmp_path, cli, tiny_config, text, problem, command):
+    from tests.conftest import make_volume
+
+    root = tmp_path / "Dataset001"
+    image, label = make_volume(seed=0)
+    write_nifti(root / "imagesTr" / "c0_0000.nii.gz", image)
+    write_nifti(root / "labelsTr" / "c0.nii.gz", label)
+    (root / "dataset.json").write_text(text)
+    args = ("--data", root) if command == "info" else ("--data", root, "--out", tmp_path / "out", "--config", tiny_config)
+    code, _, err = cli(command, *args)
+    assert code == 2 and problem in err and "dataset.json" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_nnunet_layout_is_detected(tmp_path, cli, tiny_config):
     from tests.conftest import make_volume
 
     root = tmp_path / "Dataset001"
     (root / "dataset.json").parent.mkdir(parents=True)
-    (root / "dataset.json").write_text('{"channel_names": {"0": "TOF"}, "labels": {"background": 0, "vessel": 1}}')
+    (root / "dataset.json").write_text(GOOD_DATASET_JSON)
     for i in range(3):
         image, label = make_volume(seed=i)
         write_nifti(root / "imagesTr" / f"c{i}_0000.nii.gz", image)

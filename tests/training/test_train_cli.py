@@ -112,6 +112,34 @@ def test_sample_formats(patches, cli, tmp_path):
     assert list((tmp_path / "p").glob("*.png"))
 
 
+def test_resume_refuses_a_different_model_or_data(patches, cli, tmp_path):
+    """A resume may change how long a run trains, never what it trains: other widths,
+    architectures, batch sizes, seeds, configs or patches are one line, exit 2, nothing
+    changed in the run folder."""
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.data.build import build_patches
+
+    run = tmp_path / "run"
+    code, _, err = cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run,
+                       "--config", patches / "gan.yaml", "--epochs", 1)
+    assert code == 0, err
+    other = tmp_path / "other.yaml"
+    other.write_text(GAN_YAML.replace("n_vessel: 8", "n_vessel: 6"))
+    build_patches(patches / "data", tmp_path / "p2", load_config(other), progress=False)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    for args, what in (((("--width", 0.05)), "gan.width"), ((("--arch", "wgan-gp")), "gan.arch"),
+                       ((("--batch-size", 2)), "gan.batch_size"), ((("--seed", 9)), "seed"),
+                       ((("--config", other)), "--config"), ((("--patches", tmp_path / "p2")), "other patches")):
+        flags = [*args] if args[0] == "--patches" else ["--patches", patches / "patches", *args]
+        code, _, err = cli("train-gan", *flags, "--out", run, "--resume", "--epochs", 2)
+        assert code == 2 and what in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    code, _, err = cli("train-gan", "--patches", patches / "patches", "--out", run, "--resume", "--epochs", 2)
+    assert code == 0, err
+    assert json.loads((run / "run.json").read_text())["epochs_done"] == 2
+
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_training_resumes(patches, tmp_path, sig):

@@ -70,6 +70,9 @@ def train_gan(args) -> int:
 
     over = _gan_overrides(args)
     if args.resume:
+        if args.config is not None:
+            raise UserError("--resume continues the run with its own config.yaml; --config cannot change it "
+                            "(start a new run folder, or change --epochs/--max-seconds)")
         cfg = load_run_config(args.out, over)
     else:
         if args.arch is None and args.config is None:

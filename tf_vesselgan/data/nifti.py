@@ -58,6 +58,34 @@ def _index(folder: Path, strip_channel: bool = False) -> dict[str, Path]:
     return found
 
 
+def check_nnunet_dataset_json(path: Path) -> dict:
+    """The parts of an nnU-Net v2 dataset.json this package relies on: one image channel,
+    labels with background 0 and a vessel label, and a NIfTI file ending.
+
+    Raises: DataError naming the first problem.
+    """
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise DataError(f"{path} is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: top level must be an object, got {type(meta).__name__}")
+    for key in ("channel_names", "labels", "file_ending"):
+        if key not in meta:
+            raise DataError(f"{path}: missing '{key}' (nnU-Net v2 dataset.json)")
+    channels, labels, ending = meta["channel_names"], meta["labels"], meta["file_ending"]
+    if not isinstance(channels, dict) or len(channels) != 1:
+        raise DataError(f"{path}: 'channel_names' must name exactly one channel (the TOF-MRA image), "
+                        f"got {channels!r}"[:200])
+    if not isinstance(labels, dict) or labels.get("background") != 0 or len(labels) < 2 \
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels.values()):
+        raise DataError(f"{path}: 'labels' must map names to integers with background 0 and a vessel label, "
+                        f"got {labels!r}"[:200])
+    if ending not in (".nii.gz", ".nii"):
+        raise DataError(f"{path}: 'file_ending' must be .nii.gz or .nii (NIfTI), got {ending!r}")
+    return meta
+
+
 def discover_cases(data_dir: str | Path) -> tuple[list[Case], str]:
     """Finds the cases of a data folder.
 
@@ -76,10 +104,7 @@ def discover_cases(data_dir: str | Path) -> tuple[list[Case], str]:
     if (root / "dataset.json").is_file() or (root / "imagesTr").is_dir():
         layout, img_dir, lab_dir, strip = "nnunet", root / "imagesTr", root / "labelsTr", True
         if (root / "dataset.json").is_file():
-            try:
-                json.loads((root / "dataset.json").read_text())
-            except (OSError, ValueError):
-                raise DataError(f"{root / 'dataset.json'} is not valid JSON") from None
+            check_nnunet_dataset_json(root / "dataset.json")
     else:
         layout, img_dir, lab_dir, strip = "folders", root / "images", root / "labels", False
     if not img_dir.is_dir():

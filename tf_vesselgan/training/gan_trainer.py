@@ -17,6 +17,7 @@ import tensorflow as tf
 from tf_vesselgan.config import ExperimentConfig, GANConfig
 from tf_vesselgan.data.build import read_manifest
 from tf_vesselgan.data.pipeline import image_channels, labelled_patches, make_dataset
+from tf_vesselgan.errors import UserError
 from tf_vesselgan.models.critic import build_critic
 from tf_vesselgan.models.generator import build_generator
 from tf_vesselgan.training.budget import BudgetStop
@@ -24,7 +25,7 @@ from tf_vesselgan.training.callbacks import EpochCheckpoint, GANMonitor, SignalS
 from tf_vesselgan.training.ema import GeneratorEMA
 from tf_vesselgan.training.finalize import finalize_generator, real_label_fraction
 from tf_vesselgan.training.gan import DCGAN, WGANGP
-from tf_vesselgan.training.run_folder import prepare_run, read_status, write_status
+from tf_vesselgan.training.run_folder import config_changes, prepare_run, read_status, write_status
 from tf_vesselgan.training.snapshots import FIDScore, GANTestScore, GANTrainScore, Snapshots, best_snapshot
 from tf_vesselgan.training.strategy import make_strategy
 
@@ -68,6 +69,31 @@ def checkpoint_for(gan, epoch_var, ema_generator=None) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(**parts)
 
 
+# What a GAN run may change on --resume: how long it trains and what it records. Anything
+# else under gan (architecture, width, batch size, losses, optimiser, sampling), the seed or
+# the patches would silently continue a different model from the old weights.
+RESUMABLE_GAN_KEYS = ("epochs", "max_seconds", "snapshot_every", "checkpoint_every", "keep_checkpoints", "image_grid",
+                      "quality_score", "quality_features", "quality_samples", "quality_unet_width",
+                      "quality_unet_steps", "collapse_std_floor")
+
+
+def check_resumable(run, cfg: ExperimentConfig, manifest: dict) -> None:
+    """Refuses (one line) a resume whose config or patches differ from the run's in a way
+    that changes the model; keys of other stages (unet, study, name) do not matter here."""
+    run = Path(run)
+    if not (run / "config.yaml").exists():
+        return  # prepare_run names that problem
+    for key, (old, new) in config_changes(run, cfg).items():
+        if key == "seed" or (key.startswith("gan.") and key[4:] not in RESUMABLE_GAN_KEYS):
+            raise UserError(f"--resume: {run} was trained with {key} = {old!r}, not {new!r}; only "
+                            f"gan.{{{','.join(RESUMABLE_GAN_KEYS[:2])}}} and what is recorded may change on "
+                            "resume (start a new run folder to change the model)")
+    recorded = read_status(run).get("patches_config_hash") if (run / "run.json").exists() else None
+    if recorded is not None and recorded != manifest["config_hash"]:
+        raise UserError(f"--resume: {run} was trained on other patches (config hash {recorded}, these are "
+                        f"{manifest['config_hash']})")
+
+
 def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, verbose: int | None = None) -> dict:
     """Trains one GAN; returns a summary dict (epochs done, seconds, interrupted signal).
 
@@ -75,9 +101,9 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         UserError: missing patches, existing run without --resume, bad config.
     """
     manifest = read_manifest(patches_dir)
+    if resume:
+        check_resumable(out, cfg, manifest)
     if cfg.gan.quality_features and not (Path(cfg.gan.quality_features[5:]) / "unet.keras").exists():
-        from tf_vesselgan.errors import UserError
-
         raise UserError(f"gan.quality_features: {cfg.gan.quality_features[5:]} has no trained U-net (no unet.keras)")
     strategy = make_strategy(cfg.gan.strategy, cfg.gan.devices)  # multi-worker: before other TF ops
     chief, task = worker_role(strategy)
@@ -126,8 +152,6 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     ds = ds.with_options(options)
     if g.steps_per_epoch is None and manifest["counts"]["train"] < per_step:
-        from tf_vesselgan.errors import UserError
-
         raise UserError(f"{manifest['counts']['train']} training patches are fewer than one step needs ({per_step}); lower gan.batch_size")
     stopper = SignalStop()
 
@@ -235,7 +259,6 @@ def _save_generator(source: keras.Model, g: GANConfig, seed: int, run: Path, rea
 
 def restore_generator(run) -> tuple[keras.Model, ExperimentConfig]:
     """The trained generator of a run: generator.keras, else the latest checkpoint."""
-    from tf_vesselgan.errors import UserError
     from tf_vesselgan.training.run_folder import load_run_config
 
     run = Path(run)
@@ -269,7 +292,6 @@ def _patch_size_of(run: Path) -> int:
 def restore_critic(run) -> keras.Model:
     """The critic/discriminator of a run's latest checkpoint (for the privacy audit's
     white-box attack; it is never exported or handed out)."""
-    from tf_vesselgan.errors import UserError
     from tf_vesselgan.training.run_folder import load_run_config
 
     run = Path(run)

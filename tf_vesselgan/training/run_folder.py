@@ -49,6 +49,12 @@ def prepare_run(out, cfg, resume: bool, kind: str) -> tuple[Path, object]:
     return run, cfg
 
 
+def config_changes(run, cfg) -> dict[str, tuple]:
+    """{dotted key: (value in the run's config.yaml, value in cfg)} for every key that differs."""
+    old, new = to_dict(load_config(Path(run) / "config.yaml")), to_dict(cfg)
+    return {k: (_get(old, k), _get(new, k)) for k in _changed_keys(old, new)}
+
+
 def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
     keys = []
     for k in sorted(set(a) | set(b)):
