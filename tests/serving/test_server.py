@@ -215,3 +215,167 @@ def test_request_timeout_is_deadline_exceeded(exported):
         assert healthy(srv)
     finally:
         srv.stop()
+
+
+def raw_http(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Sends raw bytes, returns everything the server answers until it closes."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "BREW"])
+def test_other_methods_are_answered_with_json_errors(server, method):
+    got = raw_http(server.rest_port, f"{method} /v1/models/generator HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                   f"Connection: close\r\n\r\n{{}}".encode())
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] in (b"405", b"501") and b"application/json" in head, got[:200]
+    assert "error" in json.loads(body)
+    assert healthy(server)
+
+
+def test_head_http09_and_garbage_request_lines_get_an_answer(server):
+    got = raw_http(server.rest_port, b"HEAD /v1/models/generator HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert got.startswith(b"HTTP/1.") and b" 405 " in got.split(b"\r\n")[0] and got.endswith(b"\r\n\r\n")
+    for line in (b"GET /v1/models/generator\r\n", b"GET /v1/models/generator HTTP/0.9\r\n\r\n",
+                 b"\x00\xff garbage\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n"):
+        got = raw_http(server.rest_port, line)
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.") and int(head.split(b" ")[1]) in (400, 505), (line, got[:200])
+        assert "error" in json.loads(body)
+    assert healthy(server)
+
+
+def test_rest_edge_inputs(server):
+    code, body = http(server, "/v1/models/generator/versions/" + "9" * 5000)
+    assert code == 400 and "at most 18 digits" in body["error"]
+    code, body = http(server, "/v1/models/generator:predict", {"instances": [[True] * 100]})
+    assert code == 400 and "must be float32" in body["error"]  # bool is not noise
+    assert healthy(server)
+
+
+def grpc_predict_raw(srv, payload: bytes):
+    ch = grpc.insecure_channel(f"127.0.0.1:{srv.grpc_port}")
+    call = ch.unary_unary("/tensorflow.serving.PredictionService/Predict", request_serializer=lambda b: b,
+                          response_deserializer=lambda b: b)
+    return call(payload, timeout=30)
+
+
+def test_grpc_bad_tensors_are_invalid_argument_before_allocation(server, exported):
+    import time
+
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+    pred, _ = stubs(server)
+
+    def request(proto):
+        req = predict_pb2.PredictRequest()
+        req.model_spec.name = "generator"
+        req.inputs["noise"].CopyFrom(proto)
+        return req
+
+    def proto(dtype, dims, **values):
+        shape = tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims])
+        return tensor_pb2.TensorProto(dtype=dtype, tensor_shape=shape, **values)
+
+    bad = [(proto(types_pb2.DT_VARIANT, [2, 100]), "DT_VARIANT"),
+           (proto(types_pb2.DT_RESOURCE, [2, 100]), "DT_RESOURCE"),
+           (proto(types_pb2.DT_STRING, [1], string_val=[b"x"]), "DT_STRING"),
+           (proto(types_pb2.DT_BOOL, [1, 100], bool_val=[True] * 100), "DT_BOOL"),
+           (proto(types_pb2.DT_FLOAT, [10**9, 100]), "needs 100000000000 values"),
+           (proto(types_pb2.DT_FLOAT, [2, 100], float_val=[0.5]), "needs 200 values"),
+           (proto(types_pb2.DT_FLOAT, [1, 100], tensor_content=b"\0" * 12), "carries")]
+    for p, words in bad:
+        t0 = time.perf_counter()
+        with pytest.raises(grpc.RpcError) as e:
+            pred.Predict(request(p), timeout=30)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in e.value.details(), e.value.details()
+        assert time.perf_counter() - t0 < 5
+    rng = np.random.default_rng(0)
+    for payload in (rng.bytes(64), b"\xff" * 33, rng.bytes(4096)):
+        with pytest.raises(grpc.RpcError) as e:
+            grpc_predict_raw(server, payload)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+    # half precision noise is numbers: accepted, and the same as its float32 value
+    z = np.random.default_rng(1).standard_normal((2, 100)).astype(np.float16)
+    got = pred.Predict(request(tf.make_tensor_proto(z)), timeout=30)
+    want = pred.Predict(request(tf.make_tensor_proto(z.astype(np.float32))), timeout=30)
+    np.testing.assert_array_equal(tf.make_ndarray(got.outputs["image"]), tf.make_ndarray(want.outputs["image"]))
+    assert healthy(server)
+
+
+def test_slow_clients_time_out_and_cannot_exhaust_the_server(exported):
+    import socket
+    import time
+
+    srv = Server(exported["root"] / "models.config", rest_port=0, grpc_port=0, read_timeout=3.0,
+                 max_connections=8).start()
+    slow = []
+
+    def slowloris(n):  # a request line and never the end of the headers
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", srv.rest_port), timeout=10)
+            s.sendall(b"GET /v1/models/generator HTTP/1.1\r\nHost: x\r\n")
+            slow.append(s)
+
+    try:
+        t0 = time.perf_counter()
+        slowloris(5)
+        assert healthy(srv)  # below the cap valid requests go through
+        slowloris(3)
+        time.sleep(0.2)
+        got = raw_http(srv.rest_port, b"GET /v1/models/generator HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert time.perf_counter() - t0 < 3.0, "the slow connections timed out before the cap was tested"
+        assert b" 503 " in got.split(b"\r\n")[0]  # over the cap: told at once, not queued
+        for s in slow:  # the server closes silent connections after the read timeout
+            assert s.recv(100) == b""
+        assert time.perf_counter() - t0 < 8.0
+        time.sleep(0.2)
+        assert healthy(srv)
+    finally:
+        for s in slow:
+            s.close()
+        srv.stop()
+
+
+def test_a_broken_new_version_is_skipped_and_the_last_good_one_serves(tmp_path, capfd):
+    from tests.serving.conftest import fake_gan_run
+    from tf_vesselgan.serving.export import export_model, write_models_config
+
+    base = tmp_path / "g"
+    fake_gan_run(tmp_path / "run")
+    export_model(tmp_path / "run", base)
+    write_models_config(tmp_path / "m.config", {"generator": str(base)})
+    srv = Server(tmp_path / "m.config", rest_port=0, grpc_port=0, poll=0.0).start()
+    try:
+        (base / "2").mkdir()
+        (base / "2" / "saved_model.pb").write_bytes(b"garbage" * 100)
+        for _ in range(8):
+            code, body = http(srv, "/v1/models/generator:predict", {"signature_name": "sample",
+                                                                     "inputs": {"count": 1, "seed": 0}})
+            assert code == 200, body
+        code, body = http(srv, "/v1/models/generator")
+        assert body["model_version_status"][0]["version"] == "1"
+        code, body = http(srv, "/v1/models/generator/versions/2")
+        assert code == 404 and str(tmp_path) not in json.dumps(body)
+        assert capfd.readouterr().err.count("version 2 does not load") == 1  # logged once
+    finally:
+        srv.stop()
+
+
+def test_a_second_server_on_a_used_grpc_port_fails(server, exported):
+    from tf_vesselgan.errors import UserError
+
+    with pytest.raises(UserError, match="cannot listen"):
+        Server(exported["root"] / "models.config", rest_port=0, grpc_port=server.grpc_port)

@@ -248,8 +248,12 @@ def export(args) -> int:
 def serve(args) -> int:
     from tf_vesselgan.serving.server import serve as run
 
+    for flag, value in (("--timeout", args.timeout), ("--read-timeout", args.read_timeout)):
+        if not 0.0 < value < 1e6:  # also refuses NaN
+            raise UserError(f"{flag} must be a positive number of seconds, got {value}")
     return run(args.model_config, host=args.host, rest_port=args.rest_port, grpc_port=args.grpc_port,
-               max_samples=args.max_samples, max_body=args.max_body, timeout=args.timeout)
+               max_samples=args.max_samples, max_body=args.max_body, timeout=args.timeout,
+               read_timeout=args.read_timeout, max_connections=args.max_connections)
 
 
 def client_sample(args) -> int:

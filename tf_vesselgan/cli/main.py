@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-samples", type=_shape, default=1024, help="samples per request")
     s.add_argument("--max-body", type=_shape, default=64 * 1024 * 1024, help="bytes per REST request body")
     s.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    s.add_argument("--read-timeout", type=float, default=10.0,
+                   help="seconds a REST connection may stay silent before it is closed")
+    s.add_argument("--max-connections", type=_shape, default=128, help="open REST connections at once")
     s.set_defaults(func=commands.serve)
 
     s = sub.add_parser("client", help="talk to a served generator (TF Serving or `vesselgan serve`)")

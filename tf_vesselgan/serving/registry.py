@@ -3,6 +3,7 @@ new versions picked up without restart, inputs checked before they reach TensorF
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
@@ -50,6 +51,7 @@ class Registry:
         self.base = {n: Path(p) for n, p in models.items()}
         self.max_samples, self.timeout, self.poll = max_samples, timeout, poll
         self.loaded: dict[str, dict[int, LoadedVersion]] = {n: {} for n in models}
+        self.failed: set[tuple[str, int]] = set()  # versions that did not load: skipped, logged once
         self._lock = threading.Lock()
         self._scanned = 0.0
         self.pool = ThreadPoolExecutor(max_workers=workers)
@@ -64,9 +66,21 @@ class Registry:
                 versions = sorted(int(p.name) for p in base.iterdir()
                                   if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").exists()) \
                     if base.is_dir() else []
-                if versions and versions[-1] not in self.loaded[name]:
-                    v = versions[-1]  # only fully written versions (export renames into place)
-                    self.loaded[name] = {v: LoadedVersion(name, v, base / str(v))}
+                # the newest version that loads (export renames into place, so only whole
+                # folders are seen); one that fails is skipped and the last good one serves on
+                for v in reversed(versions):
+                    if v in self.loaded[name]:
+                        break
+                    if (name, v) in self.failed:
+                        continue
+                    try:
+                        self.loaded[name] = {v: LoadedVersion(name, v, base / str(v))}
+                        break
+                    except Exception as exc:  # a damaged SavedModel raises several TF exception types
+                        self.failed.add((name, v))
+                        print(f"vesselgan serve: {name} version {v} does not load, skipped "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
+                              file=sys.stderr, flush=True)
 
     def get(self, name: str, version: int | None = None) -> LoadedVersion:
         self.refresh()
@@ -100,7 +114,7 @@ class Registry:
             value = inputs[key]
             try:
                 arr = np.asarray(value)
-                if arr.dtype == object or arr.dtype.kind not in "biuf":
+                if arr.dtype == object or arr.dtype.kind not in "iuf":  # bool is not a number here
                     raise ValueError("not numeric")
                 if dtype.is_integer and arr.dtype.kind == "f":
                     if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):

@@ -1,9 +1,13 @@
 """TF Serving's REST API on the built-in server: status, metadata, predict (row and
-columnar formats), `{"error": ...}` responses, bounded request bodies."""
+columnar formats), `{"error": ...}` JSON for every error (also malformed request lines
+and unsupported methods), bounded request bodies, a read timeout per connection and a
+cap on open connections (slow clients cannot pin threads and descriptors forever)."""
 from __future__ import annotations
 
 import base64
 import re
+import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -71,13 +75,51 @@ def format_outputs(outputs: dict, fmt: str) -> dict:
     return {"predictions": [{k: v[i] for k, v in outputs.items()} for i in range(n.pop())]}
 
 
+MAX_VERSION_DIGITS = 18  # TF Serving versions are int64
+
+
+def internal_error(exc: Exception) -> str:
+    """The operator sees the details on stderr; the client a message without server paths."""
+    print(f"vesselgan serve: internal error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    return "internal error (details in the server's log)"
+
+
 class Handler(BaseHTTPRequestHandler):
     registry: Registry
     max_body: int
     protocol_version = "HTTP/1.1"
+    timeout = 10.0  # seconds a connection may stay silent (socket read timeout)
 
     def log_message(self, fmt, *args):  # quiet: one line per error only
         pass
+
+    def parse_request(self) -> bool:
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if len(words) == 2 or (len(words) == 3 and words[2] == "HTTP/0.9"):
+            # HTTP/0.9 has no headers to wait for and none to answer with: refuse in HTTP/1.0
+            self.command, self.path, self.request_version = words[0], words[1], "HTTP/1.0"
+            self.send_error(400, "HTTP/0.9 requests are not supported")
+            return False
+        return super().parse_request()
+
+    def send_error(self, code, message=None, explain=None):
+        """Errors found by the HTTP parser (bad request line, unsupported method, header
+        overflow) answered as JSON like every other error."""
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        self.close_connection = True
+        body = orjson.dumps({"error": message or self.responses.get(code, ("error",))[0]})
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:
+            pass
 
     def _send(self, status: int, payload: dict) -> None:
         body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -92,8 +134,9 @@ class Handler(BaseHTTPRequestHandler):
         if not m:
             raise ServingError("NOT_FOUND", f"Malformed request: {self.command} {self.path}")
         version = m["version"]
-        if version is not None and not version.isdigit():
-            raise ServingError("INVALID_ARGUMENT", f"version must be a positive integer, got {version!r}")
+        if version is not None and (not version.isdigit() or len(version) > MAX_VERSION_DIGITS):
+            raise ServingError("INVALID_ARGUMENT", f"version must be a positive integer of at most "
+                               f"{MAX_VERSION_DIGITS} digits, got {version[:24]!r}")
         return m["name"], int(version) if version else None, m["rest"]
 
     def _handle(self, method: str) -> None:
@@ -112,7 +155,7 @@ class Handler(BaseHTTPRequestHandler):
         except ServingError as exc:
             self._send(exc.http_status, {"error": exc.message})
         except Exception as exc:  # a bug: report it, keep serving
-            self._send(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+            self._send(500, {"error": internal_error(exc)})
 
     def _predict(self, name, version) -> dict:
         length = self.headers.get("Content-Length")
@@ -155,10 +198,45 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self._handle("POST")
 
+    def _not_allowed(self):
+        self._drain(int(self.headers.get("Content-Length") or 0) if (self.headers.get("Content-Length") or "").isdigit()
+                    else 0)
+        self.send_error(405, f"method {self.command} is not supported (GET for status and metadata, POST for predict)")
 
-def make_rest_server(registry: Registry, host: str, port: int, max_body: int) -> ThreadingHTTPServer:
-    handler = type("BoundHandler", (Handler,), {"registry": registry, "max_body": max_body})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_TRACE = do_CONNECT = _not_allowed
+
+
+class CappedHTTPServer(ThreadingHTTPServer):
+    """At most `max_connections` connections at once (one thread each); the next is told
+    503 and closed at once instead of queuing behind slow clients."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_connections: int):
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            body = orjson.dumps({"error": "too many open connections; try again"})
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def make_rest_server(registry: Registry, host: str, port: int, max_body: int, read_timeout: float = 10.0,
+                     max_connections: int = 128) -> ThreadingHTTPServer:
+    handler = type("BoundHandler", (Handler,), {"registry": registry, "max_body": max_body, "timeout": read_timeout})
+    return CappedHTTPServer((host, port), handler, max_connections)
 

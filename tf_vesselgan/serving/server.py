@@ -18,7 +18,7 @@ class Server:
 
     def __init__(self, model_config, host: str = "127.0.0.1", rest_port: int = 8501, grpc_port: int = 8500,
                  max_samples: int = 1024, max_body: int = 64 * 1024 * 1024, timeout: float = 30.0,
-                 poll: float = 2.0):
+                 poll: float = 2.0, read_timeout: float = 10.0, max_connections: int = 128):
         models = read_models_config(model_config)
         if not models:
             raise UserError(f"{model_config} lists no models")
@@ -27,7 +27,7 @@ class Server:
         if empty:
             raise UserError(f"no exported version found for {', '.join(empty)} (run `vesselgan export` first)")
         try:
-            self.rest = make_rest_server(self.registry, host, rest_port, max_body)
+            self.rest = make_rest_server(self.registry, host, rest_port, max_body, read_timeout, max_connections)
             self.grpc, self.grpc_port = make_grpc_server(self.registry, host, grpc_port)
         except OSError as exc:
             raise UserError(f"cannot listen on {host}: {exc.strerror or exc}") from None
