@@ -41,6 +41,8 @@ def test_defaults_are_the_papers():
     ("gan:\n  snapshot_every: 1\n  quality_score: gan_test\n", "gan.quality_score", "quality_features"),
     ("gan:\n  quality_score: dice\n", "gan.quality_score", "not one of"),
     ("unet:\n  loss: focal\n", "unet.loss", "not one of"),
+    ("gan:\n  label_coding: signed\n  threshold_in_training: true\n", "gan.threshold_in_training", "unit"),
+    ("gan:\n  label_coding: binary\n", "gan.label_coding", "not one of"),
 ])
 def test_bad_values_name_file_and_key(tmp_path, text, key, what):
     path = write(tmp_path, text)

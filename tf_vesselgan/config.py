@@ -88,6 +88,9 @@ class GANConfig:
     # stored in run.json and used by sample/export/serve).
     label_threshold: float | str = _opt(0.8, -1.0, 1.0)
     threshold_in_training: bool = False
+    # how real labels reach the critic: unit {0, 1} (the paper's code) or signed {-1, 1}
+    # (the background at the tanh floor, like the image's darkest voxels)
+    label_coding: str = _opt("unit", choices=("unit", "signed"))
     # Sampling generator: an exponential moving average of the generator's weights
     # (Yazici et al. 2019; 0 = off), and its batch-norm statistics: "recalibrate" =
     # population statistics of the final weights over noise batches (what the paper's
@@ -288,6 +291,9 @@ def _check(obj, prefix: str, source: str) -> None:
         if isinstance(obj.label_threshold, str) and obj.label_threshold != "auto":
             raise ConfigError(f"{source}: key '{prefix}.label_threshold': expected a number in [-1, 1] or 'auto', "
                               f"got {obj.label_threshold!r}")
+        if obj.label_coding == "signed" and obj.threshold_in_training:
+            raise ConfigError(f"{source}: key '{prefix}.threshold_in_training': hard {{0, 1}} labels in training "
+                              "need label_coding 'unit'")
         if obj.label_threshold == "auto" and obj.threshold_in_training:
             raise ConfigError(f"{source}: key '{prefix}.threshold_in_training': needs a numeric label_threshold, "
                               "not 'auto'")

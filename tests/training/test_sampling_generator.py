@@ -66,3 +66,17 @@ def test_ema_callback_equals_a_brute_force_average():
     assert len(seen) == 5
     np.testing.assert_allclose(kernel(ema), ema_reference(seen, 0.9), rtol=1e-5, atol=1e-7)
     assert not np.allclose(kernel(ema), seen[-1])
+
+
+def test_signed_label_coding_reaches_the_critic_as_plus_minus_one():
+    from tf_vesselgan.training.gan_trainer import label_coded
+
+    pairs = np.zeros((2, 4, 4, 2), np.float32)
+    pairs[..., 0] = np.linspace(-1, 1, 16).reshape(4, 4)
+    pairs[0, 1, 1, 1] = 1.0
+    ds = tf.data.Dataset.from_tensors(pairs)
+    unit = next(iter(label_coded(ds, "unit"))).numpy()
+    signed = next(iter(label_coded(ds, "signed"))).numpy()
+    np.testing.assert_array_equal(unit, pairs)
+    np.testing.assert_array_equal(signed[..., 0], pairs[..., 0])
+    assert set(np.unique(signed[..., 1])) == {-1.0, 1.0} and signed[0, 1, 1, 1] == 1.0

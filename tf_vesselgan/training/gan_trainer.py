@@ -146,6 +146,7 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     per_step = g.batch_size * (g.n_critic if g.arch != "dcgan" else 1)
     ds = make_dataset(patches_dir, "train", batch_size=per_step, mode="gan", shuffle=True, seed=cfg.seed,
                       repeat=g.steps_per_epoch is not None)
+    ds = label_coded(ds, g.label_coding)
     # Workers read the same global batches and take their rows (not whole files), so a
     # multi-worker step sees exactly the data of a single-device step.
     options = tf.data.Options()
@@ -202,6 +203,13 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         shutil.rmtree(run, ignore_errors=True)
         run = Path(out)
     return {"epochs_done": done, "seconds": seconds, "interrupted": None, "run": str(run)}
+
+
+def label_coded(ds: tf.data.Dataset, coding: str) -> tf.data.Dataset:
+    """Real pairs as the critic sees them: labels {0, 1} ("unit") or {-1, 1} ("signed")."""
+    if coding == "unit":
+        return ds
+    return ds.map(lambda pair: tf.concat([pair[..., :1], 2.0 * pair[..., 1:] - 1.0], axis=-1))
 
 
 def snapshot_scorer(cfg: ExperimentConfig, patches_dir, manifest: dict):
