@@ -5,6 +5,7 @@ Expected errors (`UserError`) become one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from tf_vesselgan.errors import UserError
@@ -193,14 +194,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vesselgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"vesselgan {args.command}: error: no space left on device{where}", file=sys.stderr)
+            return 2
         if exc.errno is None or exc.filename is None:
             raise  # not a file-system refusal: a bug, keep the traceback
-        # unwritable output folder, full disk, missing file: the user's environment
+        # unwritable output folder, missing file: the user's environment
         print(f"vesselgan {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"vesselgan {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # TensorFlow, HDF5 and zip writers report a full disk in their own exception types
+        if "No space left on device" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC:
+            print(f"vesselgan {args.command}: error: no space left on device ({type(exc).__name__})", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

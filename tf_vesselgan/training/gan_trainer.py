@@ -184,8 +184,12 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         import sys
 
         verbose = 1 if sys.stderr.isatty() else 2
-    gan.fit(ds, epochs=g.epochs, initial_epoch=initial_epoch, steps_per_epoch=g.steps_per_epoch,
-            callbacks=callbacks, verbose=verbose)
+    try:
+        gan.fit(ds, epochs=g.epochs, initial_epoch=initial_epoch, steps_per_epoch=g.steps_per_epoch,
+                callbacks=callbacks, verbose=verbose)
+    except Exception:  # e.g. a full disk: no half-written checkpoint or snapshot is left behind
+        remove_partials(run)
+        raise
     seconds = time.perf_counter() - t0
     done = int(epoch_var.numpy())
     if stopper.received is not None:
@@ -226,6 +230,14 @@ def snapshot_scorer(cfg: ExperimentConfig, patches_dir, manifest: dict):
         return GANTestScore(g.quality_features[5:], g.quality_samples, cfg.seed)
     return FIDScore(g.quality_features[5:], lambda: image_channels(patches_dir, g.quality_samples, seed=cfg.seed),
                     g.quality_samples, cfg.seed)
+
+
+def remove_partials(run: Path) -> None:
+    """Deletes what an interrupted write leaves in a run folder: TF's `ckpt-N_temp`
+    checkpoint folders and our `.….partial` files."""
+    for p in list((run / "checkpoints").glob("*_temp*")) + list(run.glob(".*.partial*")) + \
+            list((run / "snapshots").glob(".*.partial*")):
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def _drop_history_from(path: Path, epoch: int) -> None:

@@ -7,6 +7,7 @@ id, file name, affine or header text: only the generator, N, seed and threshold.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -80,8 +81,8 @@ def write_pairs(batches, n: int, size: int, out, info: dict, fmt: str = "npz", o
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         bar = progress_bar(total=n, desc="sample", unit="pair", enable=progress)
         if fmt == "npz":
-            img_mm = np.lib.format.open_memmap(tmp / "image.npy", "w+", np.float32, (n, size, size))
-            lab_mm = np.lib.format.open_memmap(tmp / "label.npy", "w+", np.uint8, (n, size, size))
+            img_mm = allocated_memmap(tmp / "image.npy", np.float32, (n, size, size))
+            lab_mm = allocated_memmap(tmp / "label.npy", np.uint8, (n, size, size))
         i = 0
         for image, label in batches:
             b = len(image)
@@ -107,6 +108,19 @@ def write_pairs(batches, n: int, size: int, out, info: dict, fmt: str = "npz", o
             (tmp / "label.npy").unlink()
         (tmp / "samples.json").write_text(json.dumps({"n": n, "format": fmt, "patch_size": size, **info}, indent=2))
     return Path(out)
+
+
+def allocated_memmap(path: Path, dtype, shape) -> np.memmap:
+    """A writable .npy memmap whose blocks are reserved on disk first: on a full disk this
+    is an OSError (ENOSPC) now, not a SIGBUS when a page is written later."""
+    mm = np.lib.format.open_memmap(path, "w+", dtype, shape)
+    try:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
+    except OSError as exc:
+        del mm
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    return mm
 
 
 def _write_nifti_pairs(folder: Path, start: int, image, label) -> None:
