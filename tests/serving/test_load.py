@@ -44,6 +44,8 @@ MALFORMED = [
     ("/v1/models/nobody:predict", b'{"instances": [[0]]}'),
     ("/v1/models/generator/versions/x:predict", b"{}"),
     ("/v1/models/generator:predict", b" " * 300_000),  # over the 200 kB body limit
+    ("/v1/models/generator/versions/" + "9" * 5000 + ":predict", b"{}"),  # beyond int64
+    ("/v1/models/generator:predict", json.dumps({"instances": [[True] * 100]}).encode()),  # bool noise
 ]
 
 
