@@ -87,3 +87,29 @@ def test_small_components_removed_like_brute_force():
     assert want.any() and (seg & ~want).any()  # the case removes some and keeps some
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(remove_small_components(seg, 0), seg)
+
+
+@pytest.mark.parametrize("mode", ["global", "minmax", "per_patch"])
+@pytest.mark.parametrize("weighting,flips", [("uniform", False), ("gaussian", True)])
+def test_tensorflow_tiling_equals_segment_volume(mode, weighting, flips):
+    """The exported U-net's graph and `vesselgan segment` give the same probabilities."""
+    import tensorflow as tf
+
+    from tf_vesselgan.evaluation.inference import segment_slices_tf
+
+    rng = np.random.default_rng(3)
+    image = rng.normal(100, 20, (37, 29, 3)).astype(np.float32)
+    image[5:9, 5:20, :] += 80  # structure, so tiles differ in their statistics
+    status = {"patch_size": SIZE, "normalization": mode, "mean": 90.0, "std": 25.0}
+    model = asymmetric_model()
+    want = segment_volume(model, image, np.ones(image.shape, bool), status, stride=6, weighting=weighting,
+                          flips=flips)
+    got = segment_slices_tf(model, tf.constant(image.transpose(2, 0, 1)[..., None]), SIZE, 6, mode, 90.0, 25.0,
+                            weighting, flips, chunk=7).numpy()[..., 0].transpose(1, 2, 0)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_stride_beyond_the_tile_still_covers_every_voxel():
+    image = np.random.default_rng(4).normal(100, 20, (50, 50, 1)).astype(np.float32)
+    prob = segment_volume(asymmetric_model(), image, np.ones(image.shape, bool), STATUS, stride=40)
+    assert (prob > 0).all()

@@ -58,6 +58,10 @@ def test_generator_signatures_and_outputs_in_a_fresh_process(exported, tmp_path)
 
 
 def test_unet_signature_bakes_in_normalisation(exported, tmp_path):
+    """The served U-net segments slices exactly as `vesselgan segment` does (same tiles,
+    normalisation and threshold), checked in a fresh process."""
+    from tf_vesselgan.evaluation.inference import segment_volume
+
     rng = np.random.default_rng(1)
     image = (100 + 20 * rng.normal(size=(2, 40, 36, 1))).astype(np.float32)  # not a multiple of 16
     np.savez(tmp_path / "in.npz", image=image)
@@ -67,8 +71,10 @@ def test_unet_signature_bakes_in_normalisation(exported, tmp_path):
                                                    "label": ["uint8", [None, None, None, 1]]}}
     got = np.load(tmp_path / "out.npz")
     assert got["probability"].shape == image.shape
-    padded = np.pad((image - 100.0) / 20.0, [(0, 0), (0, 8), (0, 12), (0, 0)], mode="symmetric")
-    want = exported["unet"](padded, training=False).numpy()[:, :40, :36]
+    status = {"patch_size": 32, "normalization": "global", "mean": 100.0, "std": 20.0}
+    volume = image[..., 0].transpose(1, 2, 0)
+    want = segment_volume(exported["unet"], volume, np.ones(volume.shape, bool), status, stride=48)
+    want = want.transpose(2, 0, 1)[..., None]
     np.testing.assert_allclose(got["probability"], want, atol=1e-5)
     np.testing.assert_array_equal(got["label"], (want > 0.5).astype(np.uint8))
 

@@ -77,6 +77,7 @@ def segment_volume(model, image: np.ndarray, mask: np.ndarray, status: dict, str
                    batch: int = 64, weighting: str = "uniform", flips: bool = False) -> np.ndarray:
     """Vessel probability for every voxel (0 outside the mask)."""
     size = int(status["patch_size"])
+    stride = min(stride, size)  # a stride beyond the tile would leave voxels no tile covers
     mode, mean, std = status["normalization"], float(status["mean"]), float(status["std"])
     pad_x, pad_y = max(0, size - image.shape[0]), max(0, size - image.shape[1])
     img = np.pad(image, ((0, pad_x), (0, pad_y), (0, 0)), constant_values=float(image.min()))
@@ -104,3 +105,66 @@ def segment_case(model, image: np.ndarray, mask: np.ndarray, status: dict, unet_
     """`segment_volume` with the inference options of a config's `unet` section."""
     return segment_volume(model, image, mask, status, unet_cfg.inference_stride, unet_cfg.inference_batch,
                           unet_cfg.tile_weighting, unet_cfg.tta_flips)
+
+
+# -- the same rules in TensorFlow, for the exported U-net signature --------------------
+def normalize_tiles_tf(tiles, mode: str, mean: float, std: float):
+    """`normalize_tiles` on a [N, P, P, 1] tensor (same formulas, same epsilons)."""
+    if mode == "global":
+        return (tiles - mean) / (std or 1.0)
+    if mode == "minmax":
+        lo = tf.reduce_min(tiles, axis=[1, 2], keepdims=True)
+        hi = tf.reduce_max(tiles, axis=[1, 2], keepdims=True)
+        return 2.0 * (tiles - lo) / tf.maximum(hi - lo, 1e-8) - 1.0
+    m, v = tf.nn.moments(tiles, axes=[1, 2], keepdims=True)
+    return (tiles - m) / tf.maximum(tf.sqrt(v), 1e-6)
+
+
+def _origins_tf(n, size: int, stride: int):
+    o = tf.range(0, n - size + 1, stride)
+    return tf.cond(o[-1] < n - size, lambda: tf.concat([o, [n - size]], 0), lambda: o)
+
+
+def segment_slices_tf(model, images, size: int, stride: int, mode: str, mean: float, std: float,
+                      weighting: str = "uniform", flips: bool = False, chunk: int = 64):
+    """What `segment_volume` computes for a stack of slices [B, H, W, 1] with a full mask
+    (every tile predicted): the same tile origins, per-tile normalisation, weights and
+    flips; slices smaller than a tile are padded with the stack's minimum."""
+    stride = min(stride, size)
+    h, w = tf.shape(images)[1], tf.shape(images)[2]
+    pad_h, pad_w = tf.maximum(size - h, 0), tf.maximum(size - w, 0)
+    img = tf.pad(images[..., 0], [[0, 0], [0, pad_h], [0, pad_w]], constant_values=tf.reduce_min(images))
+    big_h, big_w, b = h + pad_h, w + pad_w, tf.shape(images)[0]
+    gx, gy = tf.meshgrid(_origins_tf(big_h, size, stride), _origins_tf(big_w, size, stride), indexing="ij")
+    gx, gy = tf.reshape(gx, [-1]), tf.reshape(gy, [-1])
+    k = tf.shape(gx)[0]
+    r = tf.range(size)
+    rows, cols = gx[:, None] + r[None, :], gy[:, None] + r[None, :]  # [K, size]
+    t = tf.transpose(tf.gather(img, rows, axis=1), [1, 0, 2, 3])  # [K, B, size, W]
+    tiles = tf.gather(t, cols, axis=3, batch_dims=1)  # [K, B, size, size]
+    x = normalize_tiles_tf(tf.reshape(tiles, [-1, size, size, 1]), mode, mean, std)
+    n = tf.shape(x)[0]
+    pad_n = (-n) % chunk
+    x = tf.pad(x, [[0, pad_n], [0, 0], [0, 0], [0, 0]])
+
+    def predict(c):
+        p = model(c, training=False)
+        if flips:
+            p += tf.reverse(model(tf.reverse(c, [1]), training=False), [1])
+            p += tf.reverse(model(tf.reverse(c, [2]), training=False), [2])
+            p += tf.reverse(model(tf.reverse(c, [1, 2]), training=False), [1, 2])
+            p /= 4.0
+        return p
+
+    prob = tf.map_fn(predict, tf.reshape(x, [-1, chunk, size, size, 1]),
+                     fn_output_signature=tf.TensorSpec([chunk, size, size, 1], tf.float32))
+    prob = tf.reshape(prob, [-1, size, size])[:n]
+    weight = tf.constant(tile_weight(size, weighting))
+    values = tf.transpose(tf.reshape(prob, [k, b, size, size]), [0, 2, 3, 1]) * weight[None, :, :, None]
+    idx = tf.stack(tf.meshgrid(r, r, indexing="ij"), axis=-1)[None] + tf.stack([gx, gy], -1)[:, None, None, :]
+    idx = tf.reshape(idx, [-1, 2])
+    acc = tf.tensor_scatter_nd_add(tf.zeros([big_h, big_w, b]), idx, tf.reshape(values, [-1, b]))
+    cnt = tf.tensor_scatter_nd_add(tf.zeros([big_h, big_w]), idx,
+                                   tf.reshape(tf.tile(weight[None], [k, 1, 1]), [-1]))
+    out = acc / cnt[..., None]
+    return tf.transpose(out, [2, 0, 1])[:, :h, :w, None]

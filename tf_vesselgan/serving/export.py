@@ -74,30 +74,26 @@ class GeneratorModule(tf.Module):
 
 
 class UNetModule(tf.Module):
-    def __init__(self, unet, normalization: str, mean: float, std: float, threshold: float):
+    """{image: [B, H, W, 1] slices} → {probability, label}: the slices are segmented exactly
+    as `vesselgan segment` does (same tiles, per-tile normalisation, tile weights, flips),
+    with every tile predicted (no brain mask); send whole slices, ideally a whole volume
+    (smaller-than-tile slices are padded with the request's minimum)."""
+
+    def __init__(self, unet, normalization: str, mean: float, std: float, threshold: float, size: int,
+                 stride: int, weighting: str = "uniform", flips: bool = False):
         super().__init__(name="unet")
         self.unet = unet
         self.normalization = normalization
         self.mean, self.std, self.threshold = float(mean), float(std), float(threshold)
+        self.size, self.stride, self.weighting, self.flips = int(size), int(stride), weighting, bool(flips)
         spec = tf.TensorSpec([None, None, None, 1], tf.float32, name="image")
         self.serving_default = tf.function(self._segment, input_signature=[spec])
 
-    def _normalize(self, x):
-        if self.normalization == "global":
-            return (x - self.mean) / self.std
-        if self.normalization == "minmax":
-            lo = tf.reduce_min(x, axis=[1, 2, 3], keepdims=True)
-            hi = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
-            return 2.0 * (x - lo) / tf.maximum(hi - lo, 1e-8) - 1.0
-        m, v = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
-        return (x - m) / tf.maximum(tf.sqrt(v), 1e-6)
-
     def _segment(self, image):
-        x = self._normalize(image)
-        h, w = tf.shape(x)[1], tf.shape(x)[2]
-        ph, pw = (-h) % 16, (-w) % 16  # four poolings: pad to a multiple of 16, crop back
-        x = tf.pad(x, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="SYMMETRIC")
-        prob = self.unet(x, training=False)[:, :h, :w, :]
+        from tf_vesselgan.evaluation.inference import segment_slices_tf
+
+        prob = segment_slices_tf(self.unet, image, self.size, self.stride, self.normalization, self.mean,
+                                 self.std, self.weighting, self.flips)
         return {"probability": prob, "label": tf.cast(prob > self.threshold, tf.uint8)}
 
 
@@ -145,11 +141,16 @@ def export_model(run, out_root, name: str | None = None, version: int | None = N
     elif kind == "unet":
         from tf_vesselgan.training.unet_trainer import load_unet
 
+        from tf_vesselgan.training.run_folder import load_run_config
+
         unet, st = load_unet(run)
-        thr = st.get("threshold", 0.5) if threshold is None else threshold
-        module = UNetModule(unet, st["normalization"], st.get("mean", 0.0), st.get("std", 1.0), thr)
-        signatures = {"serving_default": module.serving_default}
+        u = load_run_config(run).unet
+        # the threshold `vesselgan segment` uses: tuned on validation patients when it was
+        thr = st.get("tuned_threshold", st.get("threshold", 0.5)) if threshold is None else threshold
         size = int(st.get("patch_size", 96))
+        module = UNetModule(unet, st["normalization"], st.get("mean", 0.0), st.get("std", 1.0), thr, size,
+                            u.inference_stride, u.tile_weighting, u.tta_flips)
+        signatures = {"serving_default": module.serving_default}
         warm = [("serving_default", {"image": np.zeros((1, size, size, 1), np.float32)})]
     else:
         raise UserError(f"{run}: cannot export a run of kind {kind!r} (GAN or U-net runs)")
