@@ -93,3 +93,32 @@ def test_privacy_rejects_patches_the_gan_was_not_trained_on(gan_run, cli, tmp_pa
     code, _, err = cli("privacy", "--run", gan_run / "gan", "--patches", tmp_path / "p2", "--out", tmp_path / "a")
     assert code == 2 and "other patches" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("layout", ["folders", "nnunet"])
+def test_source_names_and_affines_are_found_in_either_data_layout(tmp_path, layout):
+    from tests.conftest import make_volume
+    from tf_vesselgan.privacy.identifiers import source_affines
+
+    data = tmp_path / "data"
+    affine = np.diag([0.43, 0.43, 0.61, 1.0])
+    image, label = make_volume()
+    if layout == "folders":
+        write_nifti(data / "images" / "hospital_case.nii.gz", image, affine)
+        write_nifti(data / "labels" / "hospital_case.nii.gz", label, affine)
+    else:
+        (data / "dataset.json").parent.mkdir(parents=True)
+        (data / "dataset.json").write_text('{"channel_names": {"0": "TOF"}, "labels": {"background": 0, "vessel": 1},'
+                                           ' "file_ending": ".nii.gz"}')
+        write_nifti(data / "imagesTr" / "hospital_case_0000.nii.gz", image, affine)
+        write_nifti(data / "labelsTr" / "hospital_case.nii.gz", label, affine)
+    needles, _ = identifier_strings([], data)
+    source = "hospital_case_0000.nii.gz" if layout == "nnunet" else "hospital_case.nii.gz"
+    assert source in needles
+    np.testing.assert_allclose(source_affines(data)[0], affine)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "meta.json").write_text(json.dumps({"from": source}))
+    write_nifti(out / "copy.nii.gz", np.zeros((4, 4, 1), np.float32), affine)
+    kinds = {(f["file"].split("/")[-1], f["kind"]) for f in scan([out], needles, source_affines(data))}
+    assert kinds == {("meta.json", "identifier"), ("copy.nii.gz", "source affine")}

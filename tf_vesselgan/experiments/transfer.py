@@ -120,8 +120,11 @@ def fig4(path: Path, out: Path, second: Path, n: int, plt) -> None:
     evals = {arm: out / f"t_eval_{arm}_n{n}" for arm in ("scratch", "pretrained")}
     rows = list(csv.DictReader(open(evals["scratch"] / "per_patient.csv")))
     cid = rows[0]["case"]
-    truth = np.asarray(nib.load(str(next((second / "labels").glob(f"{cid}.nii*")))).dataobj) > 0
-    image = np.asarray(nib.load(str(next((second / "images").glob(f"{cid}.nii*")))).dataobj, np.float32)
+    from tf_vesselgan.data.nifti import discover_cases
+
+    case = {c.case_id: c for c in discover_cases(second)[0]}[cid]  # either data layout
+    truth = np.asarray(nib.load(str(case.label)).dataobj) > 0
+    image = np.asarray(nib.load(str(case.image)).dataobj, np.float32)
     z = int(np.argmax(truth.sum(axis=(0, 1))))
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
     for ax, (arm, folder) in zip(axes, evals.items()):

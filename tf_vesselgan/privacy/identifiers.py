@@ -43,20 +43,21 @@ def identifier_strings(case_ids, data_dir=None) -> tuple[list[str], list[str]]:
     if data_dir is not None:
         data_dir = Path(data_dir)
         needles.add(str(data_dir.resolve()))
-        for sub in ("images", "labels", "masks"):
-            for f in sorted((data_dir / sub).glob("*.nii*")) if (data_dir / sub).is_dir() else []:
-                needles.add(f.name)
+        for case in _cases(data_dir):  # the source file names, in either data layout
+            needles.update(f.name for f in (case.image, case.label, case.mask) if f is not None)
     return sorted(needles), short
+
+
+def _cases(data_dir):
+    from tf_vesselgan.data.nifti import discover_cases
+
+    return discover_cases(data_dir)[0]
 
 
 def source_affines(data_dir) -> list[np.ndarray]:
     import nibabel as nib
 
-    out = []
-    folder = Path(data_dir) / "images"
-    for f in sorted(folder.glob("*.nii*")) if folder.is_dir() else []:
-        out.append(np.asarray(nib.load(str(f)).affine, np.float64))
-    return out
+    return [np.asarray(nib.load(str(c.image)).affine, np.float64) for c in _cases(data_dir)]
 
 
 def scan(paths, needles: list[str], affines: list[np.ndarray] = ()) -> list[dict]:
