@@ -147,6 +147,11 @@ def test_label_map_makes_other_values_valid(tmp_path, cli, tiny_config):
     cfg.write_text(tiny_config.read_text() + "  label_map: {0: 0, 2: 1}\n  split: {train: 1.0, val: 0.0, test: 0.0}\n")
     code, _, err = cli("patches", "--data", data, "--out", tmp_path / "out", "--config", cfg)
     assert code == 0, err
+    from tf_vesselgan.data.pipeline import labelled_patches
+
+    _, labels = labelled_patches(tmp_path / "out", 10, "train")
+    assert set(np.unique(labels)) == {0, 1}  # the 2s of the source arrived as 1s
+    assert labels.sum() > 0
 
 
 def test_missing_data_folder(tmp_path, cli):

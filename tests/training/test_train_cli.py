@@ -109,7 +109,12 @@ def test_sample_formats(patches, cli, tmp_path):
     img = nib.load(str(tmp_path / "n" / "sample_000000_label.nii.gz"))
     assert np.array_equal(img.affine, np.eye(4)) and img.header["descrip"].item() == b""
     assert cli("sample", "--run", run, "--n", 20, "--out", tmp_path / "p", "--format", "png")[0] == 0
-    assert list((tmp_path / "p").glob("*.png"))
+    import matplotlib.image
+
+    pngs = sorted((tmp_path / "p").glob("*.png"))
+    assert pngs
+    grid = matplotlib.image.imread(str(pngs[0]))
+    assert grid.shape[0] > 96 and grid.shape[1] > 96 and grid.std() > 0.01  # decodes, is a picture, not blank
 
 
 def test_resume_refuses_a_different_model_or_data(patches, cli, tmp_path):
