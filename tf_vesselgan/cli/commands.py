@@ -1,6 +1,8 @@
 """Subcommand handlers: turn parsed arguments into one library call each."""
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from pathlib import Path
 
@@ -34,8 +36,8 @@ def info(args) -> int:
     from tf_vesselgan.config import ExperimentConfig
     from tf_vesselgan.data.build import validate_dataset
 
-    cfg = ExperimentConfig()
-    cfg = type(cfg)(data=type(cfg.data)(n_vessel=0, n_random=0, patch_size=8))
+    cfg = ExperimentConfig()  # validation only: no patches are cut
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, n_vessel=0, n_random=0, patch_size=8))
     cases, layout, infos = validate_dataset(args.data, cfg, progress=False)
     print(f"{len(cases)} cases, layout '{layout}'")
     print(f"{'case':<24} {'shape':<16} {'spacing (mm)':<20} {'vessel %':>9}  intensity range")
@@ -154,7 +156,7 @@ def train_unet(args) -> int:
 
     r = run(args.train, args.patches, args.out, cfg, samples=args.samples, init=args.init, hparams=hparams)
     best = r["best_val_dice"]
-    val = ("no validation patients (last epoch kept)" if best != best  # NaN
+    val = ("no validation patients (last epoch kept)" if math.isnan(best)
            else f"best validation patch Dice {best:.4f}")
     print(f"train-unet: {args.train}, {val}, {r['seconds']:.1f} s -> {args.out}")
     return 0

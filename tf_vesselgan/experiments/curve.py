@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tf_vesselgan.config import ExperimentConfig
+from tf_vesselgan.utils.tables import read_rows
 
 CURVE_FIELDS = ("gan", "minutes", "snapshot", "label_threshold", "fid", "test_dice", "test_dice_sd",
                 "test_hd95_mm", "ratio_to_real", "source")
@@ -38,7 +39,7 @@ def test_summary(folder: Path) -> dict | None:
     path = folder / "per_patient.csv"
     if not path.exists():
         return None
-    rows = list(csv.DictReader(open(path)))
+    rows = read_rows(path)
     dice = np.array([float(r["dice"]) for r in rows])
     return {"test_dice": float(dice.mean()), "test_dice_sd": float(dice.std(ddof=1)) if len(dice) > 1 else 0.0,
             "test_hd95_mm": float(np.mean([float(r["hd95_mm"]) for r in rows]))}
@@ -55,8 +56,9 @@ def test_summary(folder: Path) -> dict | None:
     path = folder / "per_patient.csv"
     if not path.exists():
         return None
-    dice = np.array([float(r["dice"]) for r in csv.DictReader(open(path))])
-    hd = np.array([float(r["hd95_mm"]) for r in csv.DictReader(open(path))])
+    rows = read_rows(path)
+    dice = np.array([float(r["dice"]) for r in rows])
+    hd = np.array([float(r["hd95_mm"]) for r in rows])
     return {"test_dice": float(dice.mean()), "test_dice_sd": float(dice.std(ddof=1)) if len(dice) > 1 else 0.0,
             "test_hd95_mm": float(hd.mean())}
 
@@ -98,7 +100,7 @@ def curve_rows(out: Path, cfg: ExperimentConfig, arch_cfgs: dict) -> list[dict]:
     real = test_summary(out / "eval_real_test")
     fids = {}
     if (out / "fid" / "fid.csv").exists():
-        fids = {r["gan"]: float(r["fid"]) for r in csv.DictReader(open(out / "fid" / "fid.csv"))}
+        fids = {r["gan"]: float(r["fid"]) for r in read_rows(out / "fid" / "fid.csv")}
     rows = []
     for arch in cfg.study.gans:
         for t in curve_points(cfg, arch_cfgs[arch]):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tf_vesselgan.config import ExperimentConfig, study_gan_config
+from tf_vesselgan.utils.tables import read_rows
 
 
 def _plt():
@@ -35,7 +36,7 @@ def table2(out: Path, unets: list[str]) -> list[dict]:
             path = out / f"eval_{name}_{split}" / "per_patient.csv"
             if not path.exists():
                 continue
-            patients = list(csv.DictReader(open(path)))
+            patients = read_rows(path)
             row[f"{split}_n"] = len(patients)
             row[f"{split}_dice"], row[f"{split}_dice_sd"] = _mean_sd(patients, "dice")
             row[f"{split}_hd95_mm"], row[f"{split}_hd95_mm_sd"] = _mean_sd(patients, "hd95_mm")
@@ -74,7 +75,7 @@ def training_curves(path: Path, out: Path, gans: list[str], unets: list[str]) ->
     for arch in gans:
         h = out / f"gan_{arch}" / "history.csv"
         if h.exists():
-            rows = list(csv.DictReader(open(h)))
+            rows = read_rows(h)
             a.plot([float(r["d_loss"]) for r in rows], label=f"{arch} critic loss")
             a.plot([float(r["g_loss"]) for r in rows], ls="--", label=f"{arch} generator loss")
     a.set_xlabel("epoch")
@@ -83,7 +84,7 @@ def training_curves(path: Path, out: Path, gans: list[str], unets: list[str]) ->
     for name in unets:
         h = out / f"unet_{name}" / "history.csv"
         if h.exists():
-            rows = list(csv.DictReader(open(h)))
+            rows = read_rows(h)
             # Keras' CSVLogger writes val_* columns as "NA" when there was no validation data
             has_val = rows and rows[0].get("val_dice_metric", "NA") != "NA"
             key = "val_dice_metric" if has_val else "dice_metric"
@@ -181,7 +182,7 @@ def write_report(out: Path, cfg: ExperimentConfig, data: Path, second: Path | No
     fid_csv = out / "fid" / "fid.csv"
     if fid_csv.exists():
         lines += ["| GAN | FID | KID |", "|---|---|---|"]
-        for r in csv.DictReader(open(fid_csv)):
+        for r in read_rows(fid_csv):
             lines.append(f"| {r['gan']} | {float(r['fid']):.3f} | {float(r['kid']):.5f} ± {float(r['kid_sd']):.5f} |")
         lines.append("\nFrom [fid/fid.csv](fid/fid.csv).")
     else:

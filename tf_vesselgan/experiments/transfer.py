@@ -3,7 +3,6 @@ a second data set, from scratch vs fine-tuned from the U-net pre-trained on synt
 pairs, for every n in `study.transfer_n`; a reference trained on all its patients."""
 from __future__ import annotations
 
-import csv
 import dataclasses
 import shutil
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tf_vesselgan.config import ExperimentConfig
+from tf_vesselgan.utils.tables import read_rows
 
 
 def transfer_stages(cfg: ExperimentConfig, out: Path, second: Path, pretrained: Path, Stage) -> list:
@@ -78,7 +78,7 @@ def transfer_rows(out: Path, ns: list[int]) -> list[dict]:
         for arm in ("scratch", "pretrained"):
             path = out / f"t_eval_{arm}_n{n}" / "per_patient.csv"
             if path.exists():
-                p = list(csv.DictReader(open(path)))
+                p = read_rows(path)
                 rows.append({"n": n, "arm": arm, "patients": len(p),
                              "test_dice": float(np.mean([float(r["dice"]) for r in p])),
                              "test_hd95_mm": float(np.mean([float(r["hd95_mm"]) for r in p])),
@@ -90,7 +90,7 @@ def reference_row(out: Path) -> dict | None:
     path = out / "t_eval_reference" / "per_patient.csv"
     if not path.exists():
         return None
-    p = list(csv.DictReader(open(path)))
+    p = read_rows(path)
     return {"test_dice": float(np.mean([float(r["dice"]) for r in p])),
             "test_hd95_mm": float(np.mean([float(r["hd95_mm"]) for r in p])), "csv": str(path.relative_to(out))}
 
@@ -118,7 +118,7 @@ def fig4(path: Path, out: Path, second: Path, n: int, plt) -> None:
     import nibabel as nib
 
     evals = {arm: out / f"t_eval_{arm}_n{n}" for arm in ("scratch", "pretrained")}
-    rows = list(csv.DictReader(open(evals["scratch"] / "per_patient.csv")))
+    rows = read_rows(evals["scratch"] / "per_patient.csv")
     cid = rows[0]["case"]
     from tf_vesselgan.data.nifti import discover_cases
 

@@ -8,18 +8,21 @@ perfect attack (Hayes et al. 2019, LOGAN; Carlini et al. 2022 for TPR at low FPR
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_curve as sklearn_roc_curve
 
 
-def roc_auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
-    """Area under the ROC curve = P(score_member > score_nonmember) + ½ P(tie) (Mann-Whitney U)."""
+def _labelled(member_scores, nonmember_scores) -> tuple[np.ndarray, np.ndarray]:
     m = np.asarray(member_scores, np.float64)
     n = np.asarray(nonmember_scores, np.float64)
     if len(m) == 0 or len(n) == 0:
-        raise ValueError("roc_auc needs at least one member and one non-member score")
-    ranks = rankdata(np.concatenate([m, n]))
-    u = ranks[:len(m)].sum() - len(m) * (len(m) + 1) / 2.0
-    return float(u / (len(m) * len(n)))
+        raise ValueError("membership scores need at least one member and one non-member")
+    return np.r_[np.ones(len(m)), np.zeros(len(n))], np.r_[m, n]
+
+
+def roc_auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
+    """Area under the ROC curve = P(score_member > score_nonmember) + ½ P(tie) (scikit-learn's)."""
+    return float(roc_auc_score(*_labelled(member_scores, nonmember_scores)))
 
 
 def bootstrap_auc(member_scores, nonmember_scores, n_boot: int = 1000, seed: int = 0,
@@ -48,15 +51,9 @@ def tpr_at_fpr(member_scores, nonmember_scores, fpr: float = 0.01) -> float:
 
 
 def roc_curve(member_scores, nonmember_scores) -> tuple[np.ndarray, np.ndarray]:
-    """(FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1)."""
-    scores = np.concatenate([member_scores, nonmember_scores]).astype(np.float64)
-    truth = np.concatenate([np.ones(len(member_scores)), np.zeros(len(nonmember_scores))])
-    order = np.argsort(-scores, kind="stable")
-    scores, truth = scores[order], truth[order]
-    last = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]
-    tp = np.cumsum(truth)[last]
-    fp = np.cumsum(1 - truth)[last]
-    return np.r_[0.0, fp / max(fp[-1], 1)], np.r_[0.0, tp / max(tp[-1], 1)]
+    """(FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1) (scikit-learn's)."""
+    fpr, tpr, _ = sklearn_roc_curve(*_labelled(member_scores, nonmember_scores), drop_intermediate=False)
+    return fpr, tpr
 
 
 def summarize(member_scores, nonmember_scores, n_boot: int = 1000, seed: int = 0) -> dict:
