@@ -32,6 +32,7 @@ INSTALL_REQUIRES = [
     "tqdm==4.70.1",
     "grpcio==1.85.3",  # the built-in server and client speak TF Serving's gRPC API
     "orjson==3.13.0",  # JSON of large NumPy arrays for the REST API, ~10x faster than json
+    "dp-accounting==0.6.0",  # the RDP accountant behind tensorflow-privacy (which cannot install next to TF 2.21)
 ]
 
 setup(

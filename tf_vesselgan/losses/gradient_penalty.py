@@ -5,7 +5,12 @@ import tensorflow as tf
 
 
 def gradient_penalty(critic_fn, real, fake, epsilon, norm_epsilon: float = 1e-10):
-    """Mean over samples of (‖∇ₓ D(x̂)‖₂ − 1)², x̂ = ε·real + (1−ε)·fake.
+    """Mean over samples of `gradient_penalty_per_example` (the WGAN-GP term without λ)."""
+    return tf.reduce_mean(gradient_penalty_per_example(critic_fn, real, fake, epsilon, norm_epsilon))
+
+
+def gradient_penalty_per_example(critic_fn, real, fake, epsilon, norm_epsilon: float = 1e-10):
+    """(‖∇ₓ D(x̂)‖₂ − 1)² per sample, x̂ = ε·real + (1−ε)·fake.
 
     Args:
         critic_fn: x → scores [N, 1].
@@ -15,7 +20,8 @@ def gradient_penalty(critic_fn, real, fake, epsilon, norm_epsilon: float = 1e-10
             at zero (TF-GAN does the same).
 
     Returns:
-        Scalar penalty, without the λ factor.
+        [N] penalties, without the λ factor. Each sample's term depends on that sample
+        alone when the critic has no batch statistics (the DP-SGD critic relies on it).
     """
     x_hat = epsilon * real + (1.0 - epsilon) * fake
     with tf.GradientTape() as tape:
@@ -23,4 +29,4 @@ def gradient_penalty(critic_fn, real, fake, epsilon, norm_epsilon: float = 1e-10
         scores = critic_fn(x_hat)
     grads = tape.gradient(scores, x_hat)
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + norm_epsilon)
-    return tf.reduce_mean(tf.square(norms - 1.0))
+    return tf.square(norms - 1.0)
