@@ -15,8 +15,9 @@ import orjson
 import tensorflow as tf
 
 from tf_vesselgan.errors import UserError
+from tf_vesselgan.training.sampling import SAMPLE_BATCH, block_noise
 
-BLOCK = 256
+BLOCK = SAMPLE_BATCH
 
 
 class RestClient:
@@ -150,7 +151,7 @@ def remote_batches(client, n: int, seed: int, batch: int = BLOCK):
     at most `batch` samples per request."""
     latent = client.latent_dim()
     for k, start in enumerate(range(0, n, BLOCK)):
-        z = tf.random.stateless_normal([BLOCK, latent], seed=[seed, k])[:min(BLOCK, n - start)].numpy()
+        z = block_noise(seed, k, latent)[:min(BLOCK, n - start)].numpy()
         for i in range(0, len(z), batch):
             image, label = client.predict(z[i:i + batch])
             yield image[..., 0], label[..., 0]

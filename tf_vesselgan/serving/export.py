@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_vesselgan.errors import UserError
+from tf_vesselgan.training.sampling import SAMPLE_BATCH, block_noise
 
-SAMPLE_BATCH = 256  # the noise of `vesselgan sample` is drawn per block of 256 with seed (seed, block)
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
@@ -27,8 +27,8 @@ def sample_noise(count, seed, latent: int):
     blocks = (count + SAMPLE_BATCH - 1) // SAMPLE_BATCH
     seed = tf.cast(seed, tf.int64)
 
-    def block(k):
-        return tf.random.stateless_normal([SAMPLE_BATCH, latent], seed=tf.stack([seed, tf.cast(k, tf.int64)]))
+    def block(k):  # the one noise rule, in the graph
+        return block_noise(seed, tf.cast(k, tf.int64), latent)
 
     z = tf.map_fn(block, tf.range(blocks), fn_output_signature=tf.TensorSpec([SAMPLE_BATCH, latent], tf.float32))
     return tf.reshape(z, [-1, latent])[:count]
