@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -107,12 +108,7 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         raise UserError(f"gan.quality_features: {cfg.gan.quality_features[5:]} has no trained U-net (no unet.keras)")
     strategy = make_strategy(cfg.gan.strategy, cfg.gan.devices)  # multi-worker: before other TF ops
     chief, task = worker_role(strategy)
-    if chief:
-        run, cfg = prepare_run(out, cfg, resume, kind="gan")
-    else:  # other workers write their (identical) checkpoints and events to a scratch folder
-        run = Path(out).parent / f".{Path(out).name}.worker-{task}"
-        shutil.rmtree(run, ignore_errors=True)
-        run, cfg = prepare_run(run, cfg, False, kind="gan")
+    run, cfg = _open_run(out, cfg, resume, chief, task)
     g = cfg.gan
     size = manifest["patch_size"]
     replicas = strategy.num_replicas_in_sync
@@ -133,27 +129,13 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         real_fraction = real_label_fraction(patches_dir)
         write_status(run, real_label_fraction=real_fraction)
     source = (lambda: ema) if ema is not None else (lambda: gan.generator)
-    clock = status.get("clock", {}).get(str(initial_epoch), {"machine_seconds": 0.0, "wall_seconds": 0.0})
-    previous = status.get("clock", {}).get(str(initial_epoch - 1))
-    estimate = clock["machine_seconds"] - previous["machine_seconds"] if previous else 0.0
-    # no epoch is started that the budget cannot hold (its cost known from earlier epochs)
-    budget_left = g.max_seconds is None or clock["machine_seconds"] + estimate < g.max_seconds
+    clock, budget_left = _clock_at(status, initial_epoch, g.max_seconds)
     if initial_epoch >= g.epochs or not budget_left:
         write_status(run, state="complete", epochs_done=initial_epoch)
         _save_generator(source(), g, cfg.seed, run, real_fraction)
         return {"epochs_done": initial_epoch, "seconds": 0.0, "interrupted": None, "run": str(run)}
 
-    per_step = g.batch_size * (g.n_critic if g.arch != "dcgan" else 1)
-    ds = make_dataset(patches_dir, "train", batch_size=per_step, mode="gan", shuffle=True, seed=cfg.seed,
-                      repeat=g.steps_per_epoch is not None)
-    ds = label_coded(ds, g.label_coding)
-    # Workers read the same global batches and take their rows (not whole files), so a
-    # multi-worker step sees exactly the data of a single-device step.
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    ds = ds.with_options(options)
-    if g.steps_per_epoch is None and manifest["counts"]["train"] < per_step:
-        raise UserError(f"{manifest['counts']['train']} training patches are fewer than one step needs ({per_step}); lower gan.batch_size")
+    ds = _training_dataset(patches_dir, g, cfg.seed, manifest)
     stopper = SignalStop()
 
     def persist_clock(epoch, machine, wall):
@@ -165,25 +147,13 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
                         persist_clock if chief else None)
     snapshots = Snapshots(run, source, g, cfg.seed, real_fraction, clock=budget.totals,
                           scorer=snapshot_scorer(cfg, patches_dir, manifest))
-    hparams = {"arch": g.arch, "width": g.width, "batch_size": g.batch_size, "latent_dim": g.latent_dim,
-               "n_critic": g.n_critic, "gp_weight": g.gp_weight, "seed": cfg.seed, "replicas": replicas}
-    callbacks = [stopper, budget]
-    if ema is not None:
-        callbacks.append(GeneratorEMA(gan.generator, ema, g.ema_decay, lambda: gan.g_optimizer.iterations.numpy()))
-    callbacks += [
-        snapshots,
-        EpochCheckpoint(manager, epoch_var, g.checkpoint_every),
-        GANMonitor(str(run / "tensorboard"), hparams, g.image_grid, cfg.seed, sampler=lambda: snapshots.current),
-        keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
-    ]
+    callbacks = [stopper, budget, *_monitoring(gan, ema, cfg, run, replicas, snapshots, resume,
+                                               EpochCheckpoint(manager, epoch_var, g.checkpoint_every))]
     if resume:
         _drop_history_from(run / "history.csv", initial_epoch)
     write_status(run, kind="gan", arch=g.arch, state="running", patch_size=size, patches_config_hash=manifest["config_hash"])
     t0 = time.perf_counter()
-    if verbose is None:
-        import sys
-
-        verbose = 1 if sys.stderr.isatty() else 2
+    verbose = (1 if sys.stderr.isatty() else 2) if verbose is None else verbose
     try:
         gan.fit(ds, epochs=g.epochs, initial_epoch=initial_epoch, steps_per_epoch=g.steps_per_epoch,
                 callbacks=callbacks, verbose=verbose)
@@ -207,6 +177,58 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         shutil.rmtree(run, ignore_errors=True)
         run = Path(out)
     return {"epochs_done": done, "seconds": seconds, "interrupted": None, "run": str(run)}
+
+
+def _monitoring(gan, ema, cfg: ExperimentConfig, run: Path, replicas: int, snapshots, resume: bool,
+                checkpoint) -> list:
+    """Weight average, snapshots, the checkpoint, TensorBoard and history.csv, in that order."""
+    g = cfg.gan
+    hparams = {"arch": g.arch, "width": g.width, "batch_size": g.batch_size, "latent_dim": g.latent_dim,
+               "n_critic": g.n_critic, "gp_weight": g.gp_weight, "seed": cfg.seed, "replicas": replicas}
+    out = []
+    if ema is not None:
+        out.append(GeneratorEMA(gan.generator, ema, g.ema_decay, lambda: gan.g_optimizer.iterations.numpy()))
+    return out + [snapshots, checkpoint,
+                  GANMonitor(str(run / "tensorboard"), hparams, g.image_grid, cfg.seed,
+                             sampler=lambda: snapshots.current),
+                  keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume)]
+
+
+def _open_run(out, cfg: ExperimentConfig, resume: bool, chief: bool, task: int) -> tuple[Path, ExperimentConfig]:
+    """The run folder: the chief's, or for other workers a scratch folder for their
+    (identical) checkpoints and events."""
+    if chief:
+        return prepare_run(out, cfg, resume, kind="gan")
+    run = Path(out).parent / f".{Path(out).name}.worker-{task}"
+    shutil.rmtree(run, ignore_errors=True)
+    return prepare_run(run, cfg, False, kind="gan")
+
+
+def _clock_at(status: dict, epoch: int, max_seconds: float | None) -> tuple[dict, bool]:
+    """(machine/wall seconds spent before `epoch`, whether the budget holds one more epoch
+    — its cost known from the previous one)."""
+    clocks = status.get("clock", {})
+    clock = clocks.get(str(epoch), {"machine_seconds": 0.0, "wall_seconds": 0.0})
+    previous = clocks.get(str(epoch - 1))
+    estimate = clock["machine_seconds"] - previous["machine_seconds"] if previous else 0.0
+    return clock, max_seconds is None or clock["machine_seconds"] + estimate < max_seconds
+
+
+def _training_dataset(patches_dir, g: GANConfig, seed: int, manifest: dict) -> tf.data.Dataset:
+    """Batches of real pairs for one step (n_critic batches for a WGAN), labels coded as
+    the critic sees them."""
+    per_step = g.batch_size * (g.n_critic if g.arch != "dcgan" else 1)
+    if g.steps_per_epoch is None and manifest["counts"]["train"] < per_step:
+        raise UserError(f"{manifest['counts']['train']} training patches are fewer than one step needs "
+                        f"({per_step}); lower gan.batch_size")
+    ds = make_dataset(patches_dir, "train", batch_size=per_step, mode="gan", shuffle=True, seed=seed,
+                      repeat=g.steps_per_epoch is not None)
+    ds = label_coded(ds, g.label_coding)
+    # Workers read the same global batches and take their rows (not whole files), so a
+    # multi-worker step sees exactly the data of a single-device step.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
 
 
 def label_coded(ds: tf.data.Dataset, coding: str) -> tf.data.Dataset:
