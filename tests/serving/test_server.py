@@ -187,7 +187,8 @@ def test_client_writes_the_same_files_as_sample_over_rest_and_grpc(server, expor
     assert code == 2 and "Servable not found" in err and not (tmp_path / "none").exists()
 
 
-def test_new_version_is_picked_up_without_restart(exported, tmp_path):
+def one_version_server(tmp_path):
+    """(model base path, a started server) for a fresh generator export at version 1."""
     from tests.serving.conftest import fake_gan_run
     from tf_vesselgan.serving.export import export_model, write_models_config
 
@@ -195,7 +196,14 @@ def test_new_version_is_picked_up_without_restart(exported, tmp_path):
     fake_gan_run(tmp_path / "run")
     export_model(tmp_path / "run", base)
     write_models_config(tmp_path / "m.config", {"generator": str(base)})
-    srv = Server(tmp_path / "m.config", rest_port=0, grpc_port=0, poll=0.0).start()
+    return base, Server(tmp_path / "m.config", rest_port=0, grpc_port=0, poll=0.0).start()
+
+
+def test_new_version_is_picked_up_without_restart(exported, tmp_path):
+    from tests.serving.conftest import fake_gan_run
+    from tf_vesselgan.serving.export import export_model
+
+    base, srv = one_version_server(tmp_path)
     try:
         fake_gan_run(tmp_path / "run2", threshold=-1.0)  # every label 1: tells the versions apart
         export_model(tmp_path / "run2", base)
@@ -351,14 +359,7 @@ def test_slow_clients_time_out_and_cannot_exhaust_the_server(exported):
 
 
 def test_a_broken_new_version_is_skipped_and_the_last_good_one_serves(tmp_path, capfd):
-    from tests.serving.conftest import fake_gan_run
-    from tf_vesselgan.serving.export import export_model, write_models_config
-
-    base = tmp_path / "g"
-    fake_gan_run(tmp_path / "run")
-    export_model(tmp_path / "run", base)
-    write_models_config(tmp_path / "m.config", {"generator": str(base)})
-    srv = Server(tmp_path / "m.config", rest_port=0, grpc_port=0, poll=0.0).start()
+    base, srv = one_version_server(tmp_path)
     try:
         (base / "2").mkdir()
         (base / "2" / "saved_model.pb").write_bytes(b"garbage" * 100)

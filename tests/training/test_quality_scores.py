@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tf_vesselgan.training.snapshots import SNAPSHOT_FIELDS, GANTrainScore, _dice, best_snapshot
+from tf_vesselgan.training.snapshots import SNAPSHOT_FIELDS, GANTestScore, GANTrainScore, best_snapshot
 
 SIZE, K = 32, 16
 
@@ -53,13 +53,36 @@ def test_gan_train_ranks_teaching_pairs_first():
     assert score(table_generator(images, labels), 0.0) == pytest.approx(right, abs=0.05)  # seeded procedure
 
 
-def test_dice_of_patch_sets():
-    a = np.zeros((2, 4, 4), bool)
-    b = a.copy()
-    assert _dice(a, b) == 1.0
-    a[0, 0, :2] = True
-    b[0, 0, 1:3] = True
-    assert _dice(a, b) == pytest.approx(0.5)
+def bright_is_vessel_run(folder, normalization="minmax"):
+    """A U-net run folder whose "U-net" calls every pixel above 0.5 (after min-max) vessel."""
+    import json
+
+    x = keras.Input((None, None, 1))
+    y = keras.layers.Conv2D(1, 1, activation="sigmoid", kernel_initializer=keras.initializers.Constant(40.0),
+                            bias_initializer=keras.initializers.Constant(-20.0))(x)
+    folder.mkdir(parents=True)
+    keras.Model(x, y).save(str(folder / "unet.keras"))
+    (folder / "run.json").write_text(json.dumps({"kind": "unet", "normalization": normalization, "mean": 0.0,
+                                                 "std": 1.0, "patch_size": SIZE, "threshold": 0.5}))
+    return folder
+
+
+def test_gan_test_scores_labels_that_mark_what_a_segmenter_sees(tmp_path):
+    images, labels = toy_pairs(0)
+    score = GANTestScore(bright_is_vessel_run(tmp_path / "unet"), n=64, seed=1)
+    assert score(table_generator(images, labels), 0.0) > 0.9
+    assert score(table_generator(images, np.roll(labels, 12, axis=(1, 2))), 0.0) < 0.1
+
+
+def test_a_quality_unet_on_global_z_scores_is_refused_up_front(tmp_path):
+    from tf_vesselgan.errors import UserError
+    from tf_vesselgan.training.snapshots import check_quality_unet
+
+    with pytest.raises(UserError, match="no trained U-net"):
+        check_quality_unet(tmp_path / "none")
+    with pytest.raises(UserError, match="global z-scoring"):
+        check_quality_unet(bright_is_vessel_run(tmp_path / "g", "global"))
+    check_quality_unet(bright_is_vessel_run(tmp_path / "m"))
 
 
 def test_best_snapshot_follows_the_direction_of_each_score(tmp_path):

@@ -45,24 +45,6 @@ def test_summary(folder: Path) -> dict | None:
             "test_hd95_mm": float(np.mean([float(r["hd95_mm"]) for r in rows]))}
 
 
-def curve_points(cfg: ExperimentConfig, arch_cfg) -> list[float]:
-    """The curve's minutes for one GAN: those inside its budget (the final generator is
-    the last point)."""
-    budget = arch_cfg.gan.max_seconds
-    return [t for t in cfg.study.curve_minutes if budget is None or t * 60 < budget]
-
-
-def test_summary(folder: Path) -> dict | None:
-    path = folder / "per_patient.csv"
-    if not path.exists():
-        return None
-    rows = read_rows(path)
-    dice = np.array([float(r["dice"]) for r in rows])
-    hd = np.array([float(r["hd95_mm"]) for r in rows])
-    return {"test_dice": float(dice.mean()), "test_dice_sd": float(dice.std(ddof=1)) if len(dice) > 1 else 0.0,
-            "test_hd95_mm": float(hd.mean())}
-
-
 def curve_point(cfg: ExperimentConfig, out: Path, data: Path, arch: str, minutes: float, folder: Path) -> None:
     """Samples the snapshot of `minutes`, trains a synthetic-only U-net, scores it."""
     import keras

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_vesselgan.training.snapshots import QUALITY_KEYS
+
 
 def pair_grid(pairs: np.ndarray, columns: int = 8) -> np.ndarray:
     """RGB grid of image+label pairs: grey image in [-1,1] with the label (>0.5) in red.
@@ -35,7 +37,7 @@ def _scalar_name(key: str) -> str:
         return f"loss/{key}"
     if key.endswith("_seconds"):
         return f"time/{key}"
-    if key in ("collapse_std", "sample_label_fraction", "label_threshold", "fid", "gan_test", "gan_train"):
+    if key in QUALITY_KEYS:
         return f"quality/{key}"
     return f"critic/{key}"
 

@@ -27,7 +27,8 @@ from tf_vesselgan.training.ema import GeneratorEMA
 from tf_vesselgan.training.finalize import finalize_generator, real_label_fraction
 from tf_vesselgan.training.gan import DCGAN, WGANGP
 from tf_vesselgan.training.run_folder import config_changes, prepare_run, read_status, write_status
-from tf_vesselgan.training.snapshots import FIDScore, GANTestScore, GANTrainScore, Snapshots, best_snapshot
+from tf_vesselgan.training.snapshots import (FIDScore, GANTestScore, GANTrainScore, Snapshots, best_snapshot,
+                                            check_quality_unet)
 from tf_vesselgan.training.strategy import make_strategy
 
 PAPER_OPTIMIZERS = {"dcgan": (3e-4, 0.5, 0.999), "wgan-gp": (1e-4, 0.0, 0.9), "wgan-gp-sn": (1e-4, 0.0, 0.9)}
@@ -104,8 +105,8 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     manifest = read_manifest(patches_dir)
     if resume:
         check_resumable(out, cfg, manifest)
-    if cfg.gan.quality_features and not (Path(cfg.gan.quality_features[5:]) / "unet.keras").exists():
-        raise UserError(f"gan.quality_features: {cfg.gan.quality_features[5:]} has no trained U-net (no unet.keras)")
+    if cfg.gan.quality_features:
+        check_quality_unet(cfg.gan.quality_features[5:])
     strategy = make_strategy(cfg.gan.strategy, cfg.gan.devices)  # multi-worker: before other TF ops
     chief, task = worker_role(strategy)
     run, cfg = _open_run(out, cfg, resume, chief, task)

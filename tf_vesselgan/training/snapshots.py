@@ -22,6 +22,20 @@ import numpy as np
 from tf_vesselgan.training.finalize import collapse_std, finalize_generator
 
 QUALITY_KEYS = ("collapse_std", "sample_label_fraction", "label_threshold", "fid", "gan_test", "gan_train")
+
+
+def check_quality_unet(run) -> None:
+    """Refuses, before any training, a `gan.quality_features` U-net run that cannot score:
+    none trained there, or one on global z-scores (synthetic pairs have no intensity scale)."""
+    from tf_vesselgan.errors import UserError
+    from tf_vesselgan.training.run_folder import read_status
+
+    run = Path(run)
+    if not (run / "unet.keras").exists():
+        raise UserError(f"gan.quality_features: {run} has no trained U-net (no unet.keras)")
+    if read_status(run).get("normalization") == "global":
+        raise UserError(f"gan.quality_features: {run} uses global z-scoring; synthetic pairs have no intensity "
+                        "scale. Use a U-net trained with unet.normalization minmax")
 # which way each score improves
 BETTER = {"fid": min, "gan_test": max, "gan_train": max}
 
