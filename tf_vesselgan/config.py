@@ -63,6 +63,19 @@ DIFF_AUGMENT_POLICIES = ("translation", "cutout", "flip")
 
 
 @dataclass(frozen=True)
+class DPConfig:
+    """DP-SGD for the critic (training/dp.py): each critic update sees a Poisson sample of
+    the training patches (inclusion probability batch_size / N), per-example gradients
+    clipped to L2 norm `l2_clip`, Gaussian noise of std noise_multiplier · l2_clip."""
+
+    noise_multiplier: float = _opt(1.0, 0.0, 1e4)  # > 0
+    l2_clip: float = _opt(1.0, 0.0, 1e6)  # > 0
+    delta: float = _opt(1e-5, 0.0, 1.0)  # in (0, 1)
+    # training stops before ε would exceed this; None = no stop (ε is still logged)
+    target_epsilon: float | None = _opt(None, 0.0, 1e6)
+
+
+@dataclass(frozen=True)
 class GANConfig:
     """GAN architecture and training (defaults: the paper's WGAN-GP-SN at paper width)."""
 
@@ -123,6 +136,8 @@ class GANConfig:
     image_grid: int = _opt(16, 0, 256)
     strategy: str = _opt("auto", choices=("auto", "default", "mirrored", "multiworker"))
     devices: list[str] | None = None
+    # differentially private critic (DP-SGD); None = not DP
+    dp: DPConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -313,10 +328,40 @@ def _check(obj, prefix: str, source: str) -> None:
         if obj.quality_features is not None and not obj.quality_features.startswith("unet:"):
             raise ConfigError(f"{source}: key '{prefix}.quality_features': expected 'unet:RUN', "
                               f"got {obj.quality_features!r}")
+    if isinstance(obj, DPConfig):
+        _check_dp(obj, prefix, source)
+    if isinstance(obj, GANConfig) and obj.dp is not None:
+        _check_dp_gan(obj, prefix, source)
     if isinstance(obj, DataConfig) and obj.label_map is not None:
         bad = [v for v in obj.label_map.values() if v not in (0, 1)]
         if bad:
             raise ConfigError(f"{source}: key '{prefix}.label_map': targets must be 0 or 1, got {bad[0]}")
+
+
+def _check_dp(dp: DPConfig, prefix: str, source: str) -> None:
+    for key, value in (("noise_multiplier", dp.noise_multiplier), ("l2_clip", dp.l2_clip),
+                       ("target_epsilon", dp.target_epsilon)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{source}: key '{prefix}.{key}': must be > 0, got {value!r}")
+    if not 0 < dp.delta < 1:
+        raise ConfigError(f"{source}: key '{prefix}.delta': must be in (0, 1), got {dp.delta!r}")
+
+
+def _check_dp_gan(g: GANConfig, prefix: str, source: str) -> None:
+    """What a DP critic cannot have: batch statistics (they mix examples), and choices that
+    read the private training patches outside the clipped, noised gradient."""
+    if g.arch == "dcgan":
+        raise ConfigError(f"{source}: key '{prefix}.dp': the DCGAN discriminator uses batch norm, whose "
+                          "statistics mix examples; a DP critic needs arch wgan-gp or wgan-gp-sn")
+    if g.label_threshold == "auto":
+        raise ConfigError(f"{source}: key '{prefix}.label_threshold': 'auto' calibrates to the training "
+                          "patches' vessel fraction, which is not differentially private; with dp give a number")
+    if g.snapshot_every and (g.quality_score == "gan_train" or g.quality_features is not None):
+        raise ConfigError(f"{source}: key '{prefix}.quality_score': choosing a snapshot by a score on real "
+                          "patches is not covered by the DP guarantee; with dp leave snapshots unscored")
+    if g.strategy in ("mirrored", "multiworker"):
+        raise ConfigError(f"{source}: key '{prefix}.strategy': DP training runs on one device "
+                          f"(strategy auto or default), not {g.strategy!r}")
 
 
 def study_gan_config(cfg: ExperimentConfig, arch: str) -> ExperimentConfig:

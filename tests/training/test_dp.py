@@ -29,13 +29,26 @@ def scores(critic):
     return lambda x: critic(x, training=True)[0]
 
 
-def test_vectorised_per_example_gradients_equal_a_loop(setup):
-    critic, real, fake, eps = setup
+def example_losses(critic):
+    return lambda r, f, e: wgan_critic_losses(scores(critic), r, f, e, 10.0)
+
+
+@pytest.mark.parametrize("arch", ["wgan-gp", "wgan-gp-sn"])
+def test_vectorised_per_example_gradients_equal_a_loop(setup, arch):
+    import keras
+
+    _, real, fake, eps = setup
+    keras.utils.set_random_seed(1)
+    critic = build_critic(arch, 0.03, SIZE)
+    critic(real[:1], training=True)  # the spectral norm's update, once, before both
     variables = critic.trainable_variables
-    fast = per_example_gradients(lambda: wgan_critic_losses(scores(critic), real, fake, eps, 10.0), variables)
+    score = lambda x: critic(x, training=False)[0]  # noqa: E731
+    losses, fast = tf.function(lambda: per_example_gradients(
+        lambda r, f, e: wgan_critic_losses(score, r, f, e, 10.0), variables, (real, fake, eps)))()
     for i in range(B):
         with tf.GradientTape() as tape:
-            loss = wgan_critic_losses(scores(critic), real[i:i + 1], fake[i:i + 1], eps[i:i + 1], 10.0)[0]
+            loss = wgan_critic_losses(score, real[i:i + 1], fake[i:i + 1], eps[i:i + 1], 10.0)[0]
+        np.testing.assert_allclose(losses[i].numpy(), loss.numpy(), rtol=1e-5, atol=1e-6)
         for g_fast, g_loop in zip(fast, tape.gradient(loss, variables)):
             np.testing.assert_allclose(g_fast[i].numpy(), g_loop.numpy(), rtol=1e-4, atol=1e-5)
 
@@ -43,7 +56,7 @@ def test_vectorised_per_example_gradients_equal_a_loop(setup):
 def test_no_noise_no_clip_is_the_ordinary_gradient_and_clipping_bounds_each_example(setup):
     critic, real, fake, eps = setup
     variables = critic.trainable_variables
-    per = per_example_gradients(lambda: wgan_critic_losses(scores(critic), real, fake, eps, 10.0), variables)
+    _, per = per_example_gradients(example_losses(critic), variables, (real, fake, eps))
     dp, norms = clip_sum_noise(per, l2_clip=np.inf, noise_multiplier=0.0, expected_batch=B, seed=[0, 0])
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(wgan_critic_losses(scores(critic), real, fake, eps, 10.0))
@@ -81,3 +94,26 @@ def test_epsilon_equals_dp_accounting_and_is_monotone():
     assert epsilon_spent(q, sigma, 0, delta) == 0.0
     n = steps_within(3.0, q, sigma, delta)
     assert epsilon_spent(q, sigma, n, delta) <= 3.0 < epsilon_spent(q, sigma, n + 1, delta)
+
+
+def test_poisson_batches_include_each_pair_with_probability_q_and_resume_identically():
+    from tf_vesselgan.training.dp import poisson_batches
+
+    pairs = np.arange(400, dtype=np.float32).reshape(400, 1)
+    q, k = 0.05, 3
+    draws = list(poisson_batches(pairs, q, k, seed=11).take(200))
+    sizes = np.concatenate([d[1].numpy() for d in draws])
+    assert sizes.shape == (600,)
+    assert sizes.mean() == pytest.approx(q * 400, rel=0.05)  # 20 expected, sd of the mean 0.18
+    assert sizes.var() == pytest.approx(400 * q * (1 - q), rel=0.2)  # binomial, not fixed
+    counts = np.zeros(400)
+    for d in draws:
+        for part in np.split(d[0].numpy()[:, 0], np.cumsum(d[1].numpy())[:-1]):
+            assert len(set(part)) == len(part)  # a pair at most once per sample
+            counts[part.astype(int)] += 1
+    assert counts.mean() / 600 == pytest.approx(q, rel=0.05)
+    again = list(poisson_batches(pairs, q, k, seed=11, first_step=150).take(5))
+    for a, b in zip(again, draws[150:155]):
+        np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+    other = next(iter(poisson_batches(pairs, q, k, seed=12)))
+    assert not np.array_equal(other[0].numpy(), draws[0][0].numpy())

@@ -93,7 +93,9 @@ def train_gan(args) -> int:
 
 
 def sample(args) -> int:
+    from tf_vesselgan.training.dp import dp_statement
     from tf_vesselgan.training.gan_trainer import restore_generator
+    from tf_vesselgan.training.run_folder import read_status
     from tf_vesselgan.training.sampling import generate_from_export, write_pairs, write_samples
 
     if args.threshold is not None and not -1.0 <= args.threshold <= 1.0:
@@ -115,7 +117,8 @@ def sample(args) -> int:
     thr = cfg.gan.label_threshold if args.threshold is None else args.threshold
     t0 = time.perf_counter()
     write_samples(gen, args.n, args.out, seed=args.seed, threshold=thr, fmt=args.format,
-                  overwrite=args.overwrite, meta={"arch": cfg.gan.arch, "width": cfg.gan.width})
+                  overwrite=args.overwrite, meta={"arch": cfg.gan.arch, "width": cfg.gan.width,
+                                                  "differential_privacy": dp_statement(read_status(args.run))})
     print(f"sample: {args.n} pairs ({args.format}) in {time.perf_counter() - t0:.1f} s -> {args.out}")
     return 0
 

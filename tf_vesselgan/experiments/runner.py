@@ -33,7 +33,9 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     """The stages of `cfg.study.kind`, in the order data flows."""
     from tf_vesselgan.data.build import build_patches, read_manifest
     from tf_vesselgan.evaluation.evaluate import run_segmentation
+    from tf_vesselgan.training.dp import dp_statement
     from tf_vesselgan.training.gan_trainer import restore_generator, train_gan
+    from tf_vesselgan.training.run_folder import read_status
     from tf_vesselgan.training.sampling import write_samples
     from tf_vesselgan.training.unet_trainer import train_unet
 
@@ -65,7 +67,8 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
         def samples(run=run, arch=arch):
             gen, gcfg = restore_generator(run)
             write_samples(gen, st.n_samples, out / f"samples_{arch}", seed=cfg.seed, threshold=gcfg.gan.label_threshold,
-                          overwrite=True, progress=False, meta={"arch": arch, "width": gcfg.gan.width})
+                          overwrite=True, progress=False,
+                          meta={"arch": arch, "width": gcfg.gan.width, "differential_privacy": dp_statement(read_status(run))})
 
         stages += [Stage(f"gan {arch}", run, gan), Stage(f"samples {arch}", out / f"samples_{arch}", samples)]
     if st.kind == "transfer":

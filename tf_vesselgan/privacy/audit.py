@@ -133,6 +133,7 @@ def run_privacy(run, patches_dir, out, n: int = 2000, seed: int = 0, samples=Non
     """Audits the GAN in run folder `run`; writes privacy.md, privacy.json and figures to `out`."""
     from tf_vesselgan.data.build import read_manifest
     from tf_vesselgan.privacy.report import write_report
+    from tf_vesselgan.training.dp import dp_statement
     from tf_vesselgan.training.gan_trainer import restore_critic, restore_generator
     from tf_vesselgan.training.run_folder import read_status
     from tf_vesselgan.training.sampling import generate, load_samples
@@ -189,7 +190,8 @@ def run_privacy(run, patches_dir, out, n: int = 2000, seed: int = 0, samples=Non
                               "width": cfg.gan.width, "n_samples": int(len(synthetic)), "seed": seed,
                               "samples": str(samples) if samples else None, "features": features,
                               "holdout_splits": holdout_splits, "max_memorised": max_memorised,
-                              "max_auc": max_auc, "null_percentile": NULL_PERCENTILE}
+                              "max_auc": max_auc, "null_percentile": NULL_PERCENTILE,
+                              "differential_privacy": dp_statement(status)}
         result["seconds"] = time.perf_counter() - t0
         write_report(tmp, result, train, synthetic)
         (tmp / "privacy.json").write_text(json.dumps(public(result), indent=2))

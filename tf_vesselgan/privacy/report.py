@@ -72,6 +72,16 @@ def roc_figure(path: Path, result: dict) -> None:
     plt.close(fig)
 
 
+def dp_line(dp) -> str:
+    if not isinstance(dp, dict):
+        return ("Differential privacy: none (the generator was not trained with DP-SGD; the checks below are "
+                "empirical, not a guarantee).")
+    return (f"Differential privacy: the critic was trained with DP-SGD, so the generator is "
+            f"(ε = {dp['epsilon']:.3g}, δ = {dp['delta']:g})-DP with respect to the training patches "
+            f"(noise multiplier {dp['noise_multiplier']:g}, clip {dp['l2_clip']:g}, Poisson sampling q = "
+            f"{dp['sampling_probability']:.4g}, {dp['critic_updates']} critic updates; {dp['accountant']}).")
+
+
 def markdown(result: dict) -> str:
     s = result["settings"]
     failed = result["verdict"]
@@ -79,7 +89,8 @@ def markdown(result: dict) -> str:
              f"Run `{s['run']}`, patches `{s['patches']}`, {s['n_samples']} synthetic samples "
              f"({'from ' + s['samples'] if s['samples'] else 'generated with seed ' + str(s['seed'])}); "
              f"non-members: the {' and '.join(s['holdout_splits'])} patients. Took {result['seconds']:.1f} s.", "",
-             f"**Verdict: {'FAIL' if failed else 'PASS'}**" + ("" if failed else " — no check exceeded its limit."), ""]
+             f"**Verdict: {'FAIL' if failed else 'PASS'}**" + ("" if failed else " — no check exceeded its limit."), "",
+             dp_line(s.get("differential_privacy", "not DP")), ""]
     lines += [f"- {r}" for r in failed] + ([""] if failed else [])
     lines += ["## Memorisation (distance to closest record, exact nearest neighbours)", "",
               f"Threshold: the {s['null_percentile']:g}th percentile of the distances from unseen patients' patches "

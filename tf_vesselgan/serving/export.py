@@ -8,6 +8,7 @@ Only the exported network's weights go in: no critic, no training data, no case 
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -164,37 +165,42 @@ def export_model(run, out_root, name: str | None = None, version: int | None = N
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{version}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tf.saved_model.save(module, str(tmp), signatures=signatures)
-        _warmup(tmp, name, warm)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    info = None
     if kind == "gan":
         from tf_vesselgan.training.run_folder import load_run_config
 
         auto = threshold is None and load_run_config(run).gan.label_threshold == "auto"
-        _write_provenance(root, version, cfg, status, thr, auto)
+        info = _provenance(version, cfg, status, thr, auto)
+    try:
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
+        _warmup(tmp, name, warm)
+        if info is not None:  # per version, where `vesselgan serve` finds it for /metadata
+            (tmp / "assets.extra" / "provenance.json").write_text(json.dumps(info, indent=2))
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if info is not None:
+        partial = root / "provenance.json.partial"
+        partial.write_text(json.dumps(info, indent=2))
+        os.replace(partial, root / "provenance.json")
     return final
 
 
-def _write_provenance(root: Path, version: int, cfg, status: dict, threshold: float, auto: bool) -> None:
-    """provenance.json next to the versions: what the latest generator is and how it was
-    trained and sampled (no case ids, file names or paths: those stay with the run)."""
-    import json
-
+def _provenance(version: int, cfg, status: dict, threshold: float, auto: bool) -> dict:
+    """provenance.json (next to the versions and in each version's assets.extra/): what the
+    generator is, how it was trained and sampled, and its differential privacy (no case
+    ids, file names or paths: those stay with the run)."""
     import tf_vesselgan
+    from tf_vesselgan.training.dp import dp_statement
 
     g = cfg.gan
-    info = {"version": version, "arch": g.arch, "width": g.width, "latent_dim": g.latent_dim,
+    return {"version": version, "arch": g.arch, "width": g.width, "latent_dim": g.latent_dim,
             "batch_size": g.batch_size, "seed": cfg.seed, "epochs_done": status.get("epochs_done"),
             "machine_seconds": status.get("machine_seconds"), "ema_decay": g.ema_decay, "sample_bn": g.sample_bn,
             "label_threshold": float(threshold), "label_threshold_rule": "auto" if auto else "fixed",
-            "real_label_fraction": status.get("real_label_fraction"), "tf_vesselgan": tf_vesselgan.__version__}
-    tmp = root / "provenance.json.partial"
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, root / "provenance.json")
+            "real_label_fraction": status.get("real_label_fraction"),
+            "differential_privacy": dp_statement(status), "tf_vesselgan": tf_vesselgan.__version__}
 
 
 def write_models_config(path, models: dict[str, str]) -> Path:

@@ -41,6 +41,19 @@ class LoadedVersion:
         for key, fn in self.model.signatures.items():
             _, kwargs = fn.structured_input_signature
             self.specs[key] = {n: (s.dtype, s.shape) for n, s in kwargs.items()}
+        self.provenance = _provenance(path)
+
+
+def _provenance(path: Path) -> dict | None:
+    """The version's assets.extra/provenance.json (what `vesselgan export` wrote: training,
+    sampling, differential privacy), or None when absent or unreadable."""
+    import json
+
+    try:
+        value = json.loads((path / "assets.extra" / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class Registry:

@@ -146,8 +146,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, {"model_version_status": self.registry.status(name, version)})
             elif method == "GET" and rest == "/metadata":
                 lv = self.registry.get(name, version)
+                metadata = {"signature_def": {"signature_def": signature_defs_json(lv)}}
+                if lv.provenance is not None:  # our extension; TF Serving answers signature_def only
+                    metadata["provenance"] = lv.provenance
                 self._send(200, {"model_spec": {"name": name, "signature_name": "", "version": str(lv.version)},
-                                 "metadata": {"signature_def": {"signature_def": signature_defs_json(lv)}}})
+                                 "metadata": metadata})
             elif method == "POST" and rest == ":predict":
                 self._send(200, self._predict(name, version))
             else:

@@ -5,8 +5,12 @@ update is post-processing. Per step, for a batch drawn by Poisson sampling (each
 patch included independently with probability q):
 
 1. per-example gradients g_i of the per-example critic loss (for WGAN-GP each example's
-   loss includes its own gradient-penalty term), computed vectorised (a Jacobian of the
-   per-example loss vector with `pfor`), not in a Python loop;
+   loss includes its own gradient-penalty term), computed vectorised: the gradient of one
+   example's loss, mapped over the batch with `tf.vectorized_map` (pfor), not a Python
+   loop. (A Jacobian of the batch's loss vector costs B backward passes over the whole
+   batch: 28.7x an ordinary step at width 1/8; this way it is about 2x.) The filter
+   gradient of a convolution whose input differs per example has no pfor converter and
+   runs as a while loop inside the map;
 2. each clipped to L2 norm C over all variables: g_i · min(1, C / ‖g_i‖);
 3. summed, Gaussian noise N(0, σ²C²) added per coordinate, divided by the expected batch
    size q·N (not the drawn one, which would leak it).
@@ -16,18 +20,40 @@ mechanism composed over the steps — the mechanism the steps above implement.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+
+import numpy as np
 import tensorflow as tf
 
 
-def per_example_gradients(per_example_losses, variables) -> list[tf.Tensor]:
-    """d loss_i / d variables for every example i: `per_example_losses` is a callable that
-    returns the loss vector [B] (examples must not interact: no batch statistics).
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Only errors from logger `name` while inside: pfor warns about each convolution it
+    runs as a while loop (the intended fallback here), dp-accounting about each fractional
+    RDP order it drops."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
-    Returns one tensor [B, *variable.shape] per variable."""
-    with tf.GradientTape() as tape:
-        losses = per_example_losses()
-    return tape.jacobian(losses, variables, experimental_use_pfor=True,
-                         unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+def per_example_gradients(example_loss, variables, inputs) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """(loss_i, d loss_i / d variables) for every example i of `inputs`.
+
+    `example_loss(*tensors)` maps a batch of one example (each tensor with a leading
+    dimension 1) to its loss [1]; `inputs` is a tuple of tensors whose first dimension is
+    the batch. Returns the losses [B] and one tensor [B, *variable.shape] per variable."""
+    def one(args):
+        with tf.GradientTape() as tape:
+            loss = example_loss(*[a[None] for a in args])[0]
+        return loss, tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    with _quiet("tensorflow"):
+        return tf.vectorized_map(one, tuple(inputs), fallback_to_while_loop=True)
 
 
 def wgan_critic_losses(critic_fn, real, fake, epsilon, gp_weight: float):
@@ -76,8 +102,9 @@ def epsilon_spent(sampling_probability: float, noise_multiplier: float, steps: i
     if steps <= 0:
         return 0.0
     accountant = RdpAccountant()
-    accountant.compose(poisson_gaussian_event(sampling_probability, noise_multiplier, steps))
-    return float(accountant.get_epsilon(delta))
+    with _quiet("absl"):  # fractional orders that do not converge are dropped, with a warning each time
+        accountant.compose(poisson_gaussian_event(sampling_probability, noise_multiplier, steps))
+        return float(accountant.get_epsilon(delta))
 
 
 def steps_within(target_epsilon: float, sampling_probability: float, noise_multiplier: float, delta: float,
@@ -95,3 +122,66 @@ def steps_within(target_epsilon: float, sampling_probability: float, noise_multi
         else:
             hi = mid
     return lo
+
+
+def poisson_batches(pairs: np.ndarray, sampling_probability: float, updates_per_step: int, seed: int,
+                    first_step: int = 0) -> tf.data.Dataset:
+    """Real pairs for DP training: per step, `updates_per_step` Poisson samples of `pairs`
+    (each pair included independently with probability q — the sampling the accountant
+    assumes), as (pairs of all samples concatenated [ΣB_k, ...], sizes [updates_per_step]).
+
+    The draws are stateless in (seed, step · updates_per_step + k), so a resumed run
+    (first_step > 0) continues the same sequence of samples."""
+    data = tf.constant(pairs)
+    n = int(pairs.shape[0])
+
+    def draw(step):
+        picks = []
+        for k in range(updates_per_step):
+            key = tf.stack([tf.constant(seed, tf.int64), step * updates_per_step + k])
+            picks.append(tf.where(tf.random.stateless_uniform([n], key) < sampling_probability)[:, 0])
+        sizes = tf.stack([tf.size(p, out_type=tf.int32) for p in picks])
+        return tf.gather(data, tf.concat(picks, axis=0)), sizes
+
+    return tf.data.Dataset.range(first_step, 2**62).map(draw).prefetch(2)
+
+
+def dp_statement(status: dict) -> dict | str:
+    """What a run's run.json says about differential privacy, for sample metadata, the
+    served model's provenance and the privacy report: (ε, δ) and how, or "not DP"."""
+    dp = status.get("dp")
+    if not dp:
+        return "not DP"
+    keys = ("epsilon", "delta", "noise_multiplier", "l2_clip", "sampling_probability", "critic_updates", "accountant")
+    return {k: dp[k] for k in keys if k in dp}
+
+
+def privacy_callback(gan, dp, sampling_probability: float, n_critic: int, write_status, max_updates: int | None):
+    """A Keras callback: ε spent by the DP critic, from its update count, logged per epoch
+    (`epsilon` in the epoch logs, so history.csv and TensorBoard) and into run.json; it
+    stops training before the next step's n_critic updates would pass `max_updates` (the
+    updates `target_epsilon` allows)."""
+    import keras
+
+    def summary(updates: int) -> dict:
+        return {"epsilon": epsilon_spent(sampling_probability, dp.noise_multiplier, updates, dp.delta),
+                "delta": dp.delta, "noise_multiplier": dp.noise_multiplier, "l2_clip": dp.l2_clip,
+                "sampling_probability": sampling_probability, "critic_updates": int(updates),
+                "target_epsilon": dp.target_epsilon, "max_critic_updates": max_updates,
+                "accountant": "dp-accounting RDP, Poisson-subsampled Gaussian mechanism"}
+
+    class Accountant(keras.callbacks.Callback):
+        exhausted = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if max_updates is not None and int(gan.d_optimizer.iterations.numpy()) + n_critic > max_updates:
+                self.exhausted = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            info = summary(int(gan.d_optimizer.iterations.numpy()))
+            if logs is not None:
+                logs["epsilon"] = info["epsilon"]
+            write_status(dp=info)
+
+    return Accountant()

@@ -218,3 +218,63 @@ class WGANGP(GAN):
         return self._result({"d_loss": d_loss, "g_loss": g_loss, "gradient_penalty": gp,
                              "wasserstein": -cost, "d_real": tf.reduce_mean(real_s),
                              "d_fake": tf.reduce_mean(fake_s)})
+
+
+class DPWGANGP(WGANGP):
+    """WGAN-GP(-SN) whose critic updates are DP-SGD steps (training/dp.py).
+
+    Each train step consumes n_critic Poisson samples of the real pairs, given as
+    (pairs concatenated, sizes). For each: per-example gradients of the per-example loss
+    (Wasserstein term and that example's gradient penalty, each real pair with its own
+    fake), clipped to `l2_clip`, summed, Gaussian noise of std noise_multiplier · l2_clip
+    added, divided by the expected batch size. The noise is seeded by `noise_seed`, which
+    must stay secret (train-gan draws it from the OS). Logged losses are means over the
+    drawn batch and are not privatised; the critic's weights and the generator are.
+    """
+
+    tracker_names = ("d_loss", "g_loss", "batch_size", "grad_norm", "clipped_fraction")
+
+    def __init__(self, *args, l2_clip: float = 1.0, noise_multiplier: float = 1.0, expected_batch: float = 32.0,
+                 noise_seed: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.l2_clip = l2_clip
+        self.noise_multiplier = noise_multiplier
+        self.expected_batch = expected_batch
+        self.noise_seed = noise_seed
+
+    def _example_losses(self, real, fake, eps):
+        from tf_vesselgan.training.dp import wgan_critic_losses
+
+        # training=False: the spectral norm's power iteration (an assignment) ran once
+        # for the update in train_step; nothing else in a DP critic depends on the flag
+        return wgan_critic_losses(lambda x: self.critic(x, training=False)[0], real, fake, eps, self.gp_weight)
+
+    def train_step(self, data):
+        from tf_vesselgan.training.dp import clip_sum_noise, per_example_gradients
+
+        self.trace_count += 1
+        pairs, sizes = data
+        reals = tf.split(pairs, sizes, num=self.n_critic)
+        for i in range(self.n_critic):
+            b = sizes[i]
+            real = self._augment(reals[i], 2 * i)
+            fake = self._augment(self._fake(self._noise(2 * i, b)), 2 * i + 1)
+            eps = self._random(2 * i + 1, b, [1, 1, 1], "uniform")
+            self.critic(real[:1], training=True)  # spectral norm update (data-independent)
+            losses, grads = per_example_gradients(self._example_losses, self.critic.trainable_variables,
+                                                  (real, fake, eps))
+            seed = tf.stack([tf.constant(self.noise_seed, tf.int64), tf.cast(self.d_optimizer.iterations, tf.int64)])
+            grads, norms = clip_sum_noise(grads, self.l2_clip, self.noise_multiplier, self.expected_batch, seed)
+            self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+
+        b = tf.cast(tf.round(self.expected_batch), tf.int32)
+        with tf.GradientTape() as tape:
+            fake = self._augment(self._fake(self._noise(40, b)), 2 * self.n_critic)
+            g_loss = wasserstein_generator_loss(self._scores(fake))
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        # of the last critic update: its mean loss, drawn batch size, per-example gradient
+        # norms before clipping and the fraction of examples clipped
+        return self._result({"d_loss": tf.reduce_mean(losses), "g_loss": g_loss,
+                             "batch_size": tf.cast(sizes[-1], tf.float32), "grad_norm": tf.reduce_mean(norms),
+                             "clipped_fraction": tf.reduce_mean(tf.cast(norms > self.l2_clip, tf.float32))})

@@ -25,7 +25,7 @@ from tf_vesselgan.training.budget import BudgetStop
 from tf_vesselgan.training.callbacks import EpochCheckpoint, GANMonitor, SignalStop
 from tf_vesselgan.training.ema import GeneratorEMA
 from tf_vesselgan.training.finalize import finalize_generator, real_label_fraction
-from tf_vesselgan.training.gan import DCGAN, WGANGP
+from tf_vesselgan.training.gan import DCGAN, DPWGANGP, WGANGP
 from tf_vesselgan.training.run_folder import config_changes, prepare_run, read_status, write_status
 from tf_vesselgan.training.snapshots import (FIDScore, GANTestScore, GANTrainScore, Snapshots, best_snapshot,
                                             check_quality_unet)
@@ -34,14 +34,19 @@ from tf_vesselgan.training.strategy import make_strategy
 PAPER_OPTIMIZERS = {"dcgan": (3e-4, 0.5, 0.999), "wgan-gp": (1e-4, 0.0, 0.9), "wgan-gp-sn": (1e-4, 0.0, 0.9)}
 
 
-def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = False):
-    """Builds and compiles the GAN described by `g` (call inside the strategy scope)."""
+def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = False, dp_noise_seed: int = 0):
+    """Builds and compiles the GAN described by `g` (call inside the strategy scope); with
+    `g.dp` a DP-SGD critic whose noise is seeded by `dp_noise_seed` (keep it secret)."""
     generator = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn)
     critic = build_critic(g.arch, g.width, patch_size, g.minibatch_discrimination, synchronized_bn=synchronized_bn)
     stl = g.label_threshold if g.threshold_in_training else 0.8  # only the STE option reads it
     common = dict(latent_dim=g.latent_dim, seed=seed, label_threshold=stl,
                   threshold_in_training=g.threshold_in_training, diff_augment=g.diff_augment)
-    if g.arch == "dcgan":
+    if g.dp is not None:
+        gan = DPWGANGP(generator, critic, n_critic=g.n_critic, gp_weight=g.gp_weight, l2_clip=g.dp.l2_clip,
+                       noise_multiplier=g.dp.noise_multiplier, expected_batch=g.batch_size,
+                       noise_seed=dp_noise_seed, **common)
+    elif g.arch == "dcgan":
         gan = DCGAN(generator, critic, label_smoothing=g.label_smoothing, feature_matching=g.feature_matching,
                     feature_matching_weight=g.feature_matching_weight, **common)
     else:
@@ -76,7 +81,7 @@ def checkpoint_for(gan, epoch_var, ema_generator=None) -> tf.train.Checkpoint:
 # the patches would silently continue a different model from the old weights.
 RESUMABLE_GAN_KEYS = ("epochs", "max_seconds", "snapshot_every", "checkpoint_every", "keep_checkpoints", "image_grid",
                       "quality_score", "quality_features", "quality_samples", "quality_unet_width",
-                      "quality_unet_steps", "collapse_std_floor")
+                      "quality_unet_steps", "collapse_std_floor", "dp.target_epsilon")
 
 
 def check_resumable(run, cfg: ExperimentConfig, manifest: dict) -> None:
@@ -108,14 +113,20 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     if cfg.gan.quality_features:
         check_quality_unet(cfg.gan.quality_features[5:])
     strategy = make_strategy(cfg.gan.strategy, cfg.gan.devices)  # multi-worker: before other TF ops
+    if cfg.gan.dp is not None and strategy.num_replicas_in_sync > 1:
+        raise UserError(f"gan.dp: DP training runs on one device, this strategy has "
+                        f"{strategy.num_replicas_in_sync} replicas (set gan.strategy: default)")
+    if cfg.gan.dp is not None:
+        dp_steps_possible(cfg.gan, manifest)
     chief, task = worker_role(strategy)
     run, cfg = _open_run(out, cfg, resume, chief, task)
     g = cfg.gan
     size = manifest["patch_size"]
     replicas = strategy.num_replicas_in_sync
     keras.utils.set_random_seed(cfg.seed)  # initial weights follow the seed too
+    noise_seed = _dp_noise_seed(run) if g.dp is not None else 0
     with strategy.scope():
-        gan = build_gan(g, size, cfg.seed, synchronized_bn=replicas > 1)
+        gan = build_gan(g, size, cfg.seed, synchronized_bn=replicas > 1, dp_noise_seed=noise_seed)
         ema = build_ema_generator(gan, g, size, synchronized_bn=replicas > 1)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     ckpt = checkpoint_for(gan, epoch_var, ema)
@@ -136,7 +147,15 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         _save_generator(source(), g, cfg.seed, run, real_fraction)
         return {"epochs_done": initial_epoch, "seconds": 0.0, "interrupted": None, "run": str(run)}
 
-    ds = _training_dataset(patches_dir, g, cfg.seed, manifest)
+    steps_per_epoch = g.steps_per_epoch
+    if g.dp is not None:
+        ds, steps_per_epoch, accountant = _dp_training(gan, patches_dir, g, manifest, noise_seed, run)
+        if accountant is None:  # the ε target allows no further step
+            write_status(run, state="complete", epochs_done=initial_epoch, epsilon_exhausted=True)
+            _save_generator(source(), g, cfg.seed, run, real_fraction)
+            return {"epochs_done": initial_epoch, "seconds": 0.0, "interrupted": None, "run": str(run)}
+    else:
+        ds, accountant = _training_dataset(patches_dir, g, cfg.seed, manifest), None
     stopper = SignalStop()
 
     def persist_clock(epoch, machine, wall):
@@ -148,15 +167,16 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
                         persist_clock if chief else None)
     snapshots = Snapshots(run, source, g, cfg.seed, real_fraction, clock=budget.totals,
                           scorer=snapshot_scorer(cfg, patches_dir, manifest))
-    callbacks = [stopper, budget, *_monitoring(gan, ema, cfg, run, replicas, snapshots, resume,
-                                               EpochCheckpoint(manager, epoch_var, g.checkpoint_every))]
+    callbacks = [stopper, budget, *([accountant] if accountant else []),
+                 *_monitoring(gan, ema, cfg, run, replicas, snapshots, resume,
+                              EpochCheckpoint(manager, epoch_var, g.checkpoint_every))]
     if resume:
         _drop_history_from(run / "history.csv", initial_epoch)
     write_status(run, kind="gan", arch=g.arch, state="running", patch_size=size, patches_config_hash=manifest["config_hash"])
     t0 = time.perf_counter()
     verbose = (1 if sys.stderr.isatty() else 2) if verbose is None else verbose
     try:
-        gan.fit(ds, epochs=g.epochs, initial_epoch=initial_epoch, steps_per_epoch=g.steps_per_epoch,
+        gan.fit(ds, epochs=g.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks, verbose=verbose)
     except Exception:  # e.g. a full disk: no half-written checkpoint or snapshot is left behind
         remove_partials(run)
@@ -173,7 +193,8 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     if done % g.checkpoint_every:
         manager.save(checkpoint_number=done)
     _save_generator(source(), g, cfg.seed, run, real_fraction)
-    write_status(run, state="complete", epochs_done=done, budget_exhausted=budget.exhausted)
+    write_status(run, state="complete", epochs_done=done, budget_exhausted=budget.exhausted,
+                 **({"epsilon_exhausted": accountant.exhausted} if accountant else {}))
     if not chief:
         shutil.rmtree(run, ignore_errors=True)
         run = Path(out)
@@ -230,6 +251,59 @@ def _training_dataset(patches_dir, g: GANConfig, seed: int, manifest: dict) -> t
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options)
+
+
+def dp_steps_possible(g: GANConfig, manifest: dict) -> int | None:
+    """The critic updates gan.dp.target_epsilon allows (None: no target); refuses (one
+    line, before anything is written) a target that allows not even one step."""
+    from tf_vesselgan.training.dp import epsilon_spent, steps_within
+
+    n = manifest["counts"]["train"]
+    if n < 1:
+        raise UserError("gan.dp: no training patches")
+    if g.dp.target_epsilon is None:
+        return None
+    q = min(1.0, g.batch_size / n)
+    allowed = steps_within(g.dp.target_epsilon, q, g.dp.noise_multiplier, g.dp.delta)
+    if allowed < g.n_critic:
+        one = epsilon_spent(q, g.dp.noise_multiplier, g.n_critic, g.dp.delta)
+        raise UserError(f"gan.dp.target_epsilon {g.dp.target_epsilon:g} allows no training step (one step of "
+                        f"{g.n_critic} critic updates spends ε = {one:.3g}); raise it or the noise_multiplier")
+    return allowed
+
+
+def _dp_noise_seed(run: Path) -> int:
+    """The secret seed of a DP run's noise and Poisson sampling: drawn from the OS once,
+    kept in run.json for --resume. Whoever knows it can remove the noise: the run folder
+    stays with the data (only exported generators leave)."""
+    import secrets
+
+    seed = read_status(run).get("dp_noise_seed")
+    if seed is None:
+        seed = secrets.randbits(62)
+        write_status(run, dp_noise_seed=seed)
+    return int(seed)
+
+
+def _dp_training(gan, patches_dir, g: GANConfig, manifest: dict, noise_seed: int, run: Path):
+    """(Poisson-sampled dataset, steps per epoch, accountant callback) of a DP run; the
+    callback is None when the ε target allows no further step."""
+    import numpy as np
+
+    from tf_vesselgan.training.dp import poisson_batches, privacy_callback
+
+    n = manifest["counts"]["train"]
+    q = min(1.0, g.batch_size / n)
+    allowed = dp_steps_possible(g, manifest)
+    done = int(gan.d_optimizer.iterations.numpy())
+    if allowed is not None and done + g.n_critic > allowed:
+        return None, 0, None
+    images, labels = labelled_patches(patches_dir, n, "train", seed=0)
+    label = labels.astype(np.float32) if g.label_coding == "unit" else 2.0 * labels.astype(np.float32) - 1.0
+    pairs = np.stack([images.astype(np.float32), label], axis=-1)
+    ds = poisson_batches(pairs, q, g.n_critic, noise_seed, first_step=done // g.n_critic)
+    steps = g.steps_per_epoch or max(1, n // (g.batch_size * g.n_critic))  # one pass in expectation
+    return ds, steps, privacy_callback(gan, g.dp, q, g.n_critic, lambda **kw: write_status(run, **kw), allowed)
 
 
 def label_coded(ds: tf.data.Dataset, coding: str) -> tf.data.Dataset:
