@@ -97,3 +97,19 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(path, {"gan": {"arch": "dcgan", "epochs": 1}, "unet": {"width": 0.5}})
+
+
+def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
+    """Stage markers and run folders recorded before gan.dp existed stay valid."""
+    import hashlib
+    import json
+
+    from tf_vesselgan.config import config_hash, from_dict, to_dict
+
+    cfg = from_dict({"gan": {"width": 0.125}})
+    before = to_dict(cfg)
+    del before["gan"]["dp"]  # the config as it was hashed before the key was added
+    old = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert config_hash(cfg) == old
+    assert config_hash(from_dict({"gan": {"width": 0.125, "arch": "wgan-gp", "dp": {}}})) != \
+        config_hash(from_dict({"gan": {"width": 0.125, "arch": "wgan-gp"}}))

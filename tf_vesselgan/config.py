@@ -434,10 +434,29 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
+# Keys added after run folders and study stages were recorded under the older hashes:
+# left out of `config_hash` while at these defaults, so an upgrade does not redo (or, for a
+# U-net stage, delete and retrain) finished work whose config did not change.
+LATER_DEFAULTS = {"GANConfig": {"dp": None}}
+
+
 def config_hash(cfg) -> str:
     """Stable hash of a config (section), for manifests and stage caching."""
-    text = json.dumps(to_dict(cfg), sort_keys=True, default=str)
+    text = json.dumps(_hashed(cfg), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _hashed(obj):
+    """`to_dict` of `obj` without the LATER_DEFAULTS keys that are at their default."""
+    if dataclasses.is_dataclass(obj):
+        later = LATER_DEFAULTS.get(type(obj).__name__, {})
+        return {f.name: _hashed(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.name in later and getattr(obj, f.name) == later[f.name])}
+    if isinstance(obj, (list, tuple)):
+        return [_hashed(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _hashed(v) for k, v in obj.items()}
+    return obj
 
 
 def save_config(cfg, path: str | Path) -> None:
