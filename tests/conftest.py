@@ -59,6 +59,19 @@ def make_case(root: Path, cid: str, shape=(24, 24, 6), seed=0, n_vessels=40, aff
     return image, label
 
 
+def tiny_gan_data(root: Path, config_name: str, config_text: str) -> Path:
+    """4 cases of 100x100x4 under root/data, the config as root/<config_name>, and their
+    patches under root/patches (built with that config); returns root."""
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.data.build import build_patches
+
+    for i in range(4):
+        make_case(root / "data", f"c{i}", shape=(100, 100, 4), seed=i, n_vessels=60)
+    (root / config_name).write_text(config_text)
+    build_patches(root / "data", root / "patches", load_config(root / config_name), progress=False)
+    return root
+
+
 @pytest.fixture
 def tiny_config(tmp_path) -> Path:
     p = tmp_path / "tiny.yaml"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from tf_vesselgan.evaluation.inference import (normalize_tiles, remove_small_components, segment_volume,
-                                               tile_weight)
+from tf_vesselgan.data.normalization import normalize
+from tf_vesselgan.evaluation.inference import remove_small_components, segment_volume, tile_weight
 
 SIZE = 16
 STATUS = {"patch_size": SIZE, "normalization": "minmax", "mean": 0.0, "std": 1.0}
@@ -33,7 +33,7 @@ def brute_force(model, image, mask, stride, weighting, flips):
     for z, x, y in itertools.product(range(nz), xs, ys):
         if not mask[x:x + SIZE, y:y + SIZE, z].any():
             continue
-        tile = normalize_tiles(image[None, x:x + SIZE, y:y + SIZE, z].astype(np.float32), "minmax", 0, 1)[0]
+        tile = normalize(image[None, x:x + SIZE, y:y + SIZE, z].astype(np.float32), "minmax")[0]
         variants = [(slice(None), slice(None))]
         if flips:
             variants += [(slice(None, None, -1), slice(None)), (slice(None), slice(None, None, -1)),

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import make_case
+from tests.conftest import tiny_gan_data
 
 BASE = """seed: 2
 data:
@@ -28,15 +28,7 @@ gan:
 
 @pytest.fixture(scope="module")
 def patches(tmp_path_factory):
-    from tf_vesselgan.config import load_config
-    from tf_vesselgan.data.build import build_patches
-
-    root = tmp_path_factory.mktemp("dp")
-    for i in range(4):
-        make_case(root / "data", f"c{i}", shape=(100, 100, 4), seed=i, n_vessels=60)
-    (root / "base.yaml").write_text(BASE)
-    build_patches(root / "data", root / "patches", load_config(root / "base.yaml"), progress=False)
-    return root
+    return tiny_gan_data(tmp_path_factory.mktemp("dp"), "base.yaml", BASE)
 
 
 def dp_yaml(tmp_path, dp: str, extra: str = "") -> str:

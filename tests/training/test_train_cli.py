@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import make_case
+from tests.conftest import tiny_gan_data
 
 GAN_YAML = """seed: 2
 data:
@@ -30,15 +30,7 @@ gan:
 
 @pytest.fixture(scope="module")
 def patches(tmp_path_factory):
-    from tf_vesselgan.config import load_config
-    from tf_vesselgan.data.build import build_patches
-
-    root = tmp_path_factory.mktemp("gan")
-    for i in range(4):
-        make_case(root / "data", f"c{i}", shape=(100, 100, 4), seed=i, n_vessels=60)
-    (root / "gan.yaml").write_text(GAN_YAML)
-    build_patches(root / "data", root / "patches", load_config(root / "gan.yaml"), progress=False)
-    return root
+    return tiny_gan_data(tmp_path_factory.mktemp("gan"), "gan.yaml", GAN_YAML)
 
 
 def tb_tags(logdir):

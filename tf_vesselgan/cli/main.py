@@ -24,7 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vesselgan", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"%(prog)s {__import__('tf_vesselgan').__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_data_commands, _training_commands, _evaluation_commands, _serving_commands):
+        add(sub, commands)
+    return p
 
+
+def _data_commands(sub, commands) -> None:
+    """phantom, patches, info."""
     s = sub.add_parser("phantom", help="write the built-in TOF-MRA-like phantom data set")
     s.add_argument("--out", required=True, help="output folder (images/, labels/, masks/)")
     s.add_argument("--cases", type=_shape, default=6)
@@ -45,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True)
     s.set_defaults(func=commands.info)
 
+
+def _training_commands(sub, commands) -> None:
+    """train-gan, sample, train-unet, tune."""
     s = sub.add_parser("train-gan", help="train DCGAN / WGAN-GP / WGAN-GP-SN on patch shards")
     s.add_argument("--arch", choices=["dcgan", "wgan-gp", "wgan-gp-sn"])
     s.add_argument("--patches", required=True, help="output folder of `vesselgan patches`")
@@ -85,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int)
     s.set_defaults(func=commands.train_unet)
 
+
+def _evaluation_commands(sub, commands) -> None:
+    """segment, evaluate, fid, privacy, run."""
     for name, helptext in (("segment", "segment whole volumes (probability + binary NIfTI)"),
                            ("evaluate", "segment and score per patient: Dice, 95HD (mm), precision, recall")):
         s = sub.add_parser(name, help=helptext)
@@ -139,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--transfer-data", help="the second data set of a transfer study")
     s.set_defaults(func=commands.run)
 
+
+def _serving_commands(sub, commands) -> None:
+    """export, serve, client, info-model."""
     s = sub.add_parser("export", help="SavedModel of a generator or U-net run in TF Serving's layout NAME/VERSION/")
     s.add_argument("--run", required=True, help="GAN or U-net run folder")
     s.add_argument("--out", required=True, help="model folder, e.g. saved_models/generator")
@@ -182,7 +197,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--width", type=float, default=1.0)
     s.add_argument("--patch-size", type=int, default=96)
     s.set_defaults(func=commands.info_model)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

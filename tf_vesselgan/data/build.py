@@ -51,7 +51,7 @@ def build_patches(data_dir, out_dir, cfg: ExperimentConfig, seed: int | None = N
     Raises:
         DataError / ConfigError / UserError: bad data, bad config, existing output.
     """
-    from tf_vesselgan.data.records import ShardWriter, encode
+    from tf_vesselgan.data.records import ShardWriter
 
     t0 = time.perf_counter()
     seed = cfg.seed if seed is None else seed
@@ -62,62 +62,54 @@ def build_patches(data_dir, out_dir, cfg: ExperimentConfig, seed: int | None = N
     by_id = {c.case_id: c for c in cases}
     splits = split_cases(list(by_id), d.split, seed)
     manifest = {
-        "format": MANIFEST_FORMAT,
-        "layout": layout,
-        "patch_size": d.patch_size,
-        "n_vessel": d.n_vessel,
-        "n_random": d.n_random,
-        "seed": seed,
-        "config_hash": config_hash(d),
-        "compression": d.compression,
-        "splits": splits,
-        "counts": {},
-        "shards": {},
+        "format": MANIFEST_FORMAT, "layout": layout, "patch_size": d.patch_size, "n_vessel": d.n_vessel,
+        "n_random": d.n_random, "seed": seed, "config_hash": config_hash(d), "compression": d.compression,
+        "splits": splits, "counts": {}, "shards": {},
         "cases": {cid: {**infos[cid], "split": s} for s, ids in splits.items() for cid in ids},
     }
     per_case = d.n_vessel + d.n_random
-    total_sum = total_sq = 0.0
-    total_px = 0
+    moments = np.zeros(3)  # sum, sum of squares, count of the training patches' voxels
     with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
-        todo = [(s, i, cid) for s, ids in splits.items() for i, cid in enumerate(ids)]
-        bar = progress_bar(total=len(todo), desc="patches", unit="case", enable=progress)
+        bar = progress_bar(total=sum(len(ids) for ids in splits.values()), desc="patches", unit="case",
+                           enable=progress)
         for split, ids in splits.items():
             writer = ShardWriter(tmp, split, len(ids) * per_case, d.shard_size, d.compression)
             for index, cid in enumerate(ids):
-                # Read again rather than kept from validation: memory stays one case,
-                # whatever the data set's size (a gz volume reads in well under 1 s).
-                vol = load_volume(by_id[cid], d.label_map)
-                mask = vol.mask if vol.mask is not None else auto_brain_mask(vol.image)
-                rng = case_rng(seed, cid)
-                try:
-                    centres, kinds = sample_centres(vol.label, mask, d.n_vessel, d.n_random, rng)
-                except ValueError as exc:
-                    raise DataError(f"case '{cid}': {exc}") from None
-                order = rng.permutation(len(centres))  # mix kinds across shards
-                images, labels = extract_patches(vol.image, vol.label, centres[order], d.patch_size)
-                for img, lab, kind in zip(images, labels, kinds[order]):
-                    writer.write(encode(img, lab, kind, index))
+                images = _write_case(writer, by_id[cid], index, d, seed)
                 if split == "train":
-                    total_sum += float(images.sum(dtype=np.float64))
-                    total_sq += float(np.square(images, dtype=np.float64).sum())
-                    total_px += images.size
+                    moments += (images.sum(dtype=np.float64), np.square(images, dtype=np.float64).sum(), images.size)
                 bar.update(1)
             manifest["shards"][split] = writer.close()
             manifest["counts"][split] = len(ids) * per_case
         bar.close()
-        mean = total_sum / max(total_px, 1)
-        std = float(np.sqrt(max(total_sq / max(total_px, 1) - mean**2, 0.0)))
-        manifest["normalization"] = {
-            "gan": "per-patch min-max to [-1, 1]",
-            "unet": d.unet_normalization,
-            "mean": mean,
-            "std": std,
-            "computed_on": "train",
-        }
+        mean = moments[0] / max(moments[2], 1)
+        std = float(np.sqrt(max(moments[1] / max(moments[2], 1) - mean**2, 0.0)))
+        manifest["normalization"] = {"gan": "per-patch min-max to [-1, 1]", "unet": d.unet_normalization,
+                                     "mean": float(mean), "std": std, "computed_on": "train"}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         save_config(cfg, tmp / "config.yaml")
     manifest["seconds"] = time.perf_counter() - t0
     return manifest
+
+
+def _write_case(writer, case, index: int, d, seed: int) -> np.ndarray:
+    """Samples one case's patch centres, writes its patches; returns the image patches."""
+    from tf_vesselgan.data.records import encode
+
+    # Read again rather than kept from validation: memory stays one case, whatever the
+    # data set's size (a gz volume reads in well under 1 s).
+    vol = load_volume(case, d.label_map)
+    mask = vol.mask if vol.mask is not None else auto_brain_mask(vol.image)
+    rng = case_rng(seed, case.case_id)
+    try:
+        centres, kinds = sample_centres(vol.label, mask, d.n_vessel, d.n_random, rng)
+    except ValueError as exc:
+        raise DataError(f"case '{case.case_id}': {exc}") from None
+    order = rng.permutation(len(centres))  # mix kinds across shards
+    images, labels = extract_patches(vol.image, vol.label, centres[order], d.patch_size)
+    for img, lab, kind in zip(images, labels, kinds[order]):
+        writer.write(encode(img, lab, kind, index))
+    return images
 
 
 def read_manifest(patches_dir) -> dict:

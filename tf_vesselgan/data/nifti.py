@@ -176,20 +176,7 @@ def load_volume(case: Case, label_map: dict[int, int] | None = None,
             raise DataError(f"case '{cid}': label contains NaN or Inf voxels")
         if not np.array_equal(label, np.round(label)):
             raise DataError(f"case '{cid}': label has non-integer values")
-    values = np.unique(label).astype(np.int64)
-    if label_map is not None:
-        unmapped = [int(v) for v in values if int(v) not in label_map]
-        if unmapped:
-            raise DataError(f"case '{cid}': label value {unmapped[0]} is not in the config's label_map")
-        lut = np.zeros(int(values.max()) - int(values.min()) + 1, dtype=np.uint8)
-        for v in values:
-            lut[int(v) - int(values.min())] = label_map[int(v)]
-        label = lut[label.astype(np.int64) - int(values.min())]
-    else:
-        bad = [int(v) for v in values if v not in (0, 1)]
-        if bad:
-            raise DataError(f"case '{cid}': label values must be 0/1, found {bad[0]} (map them with data.label_map)")
-        label = label.astype(np.uint8)
+    label = _binary_label(cid, label, label_map)
     if min(image.shape[:2]) < min_xy:
         raise DataError(f"case '{cid}': volume {image.shape} is smaller than the {min_xy}x{min_xy} patch")
     n_vessel = int(np.count_nonzero(label))
@@ -206,6 +193,23 @@ def load_volume(case: Case, label_map: dict[int, int] | None = None,
         if not mask.any():
             raise DataError(f"case '{cid}': brain mask is empty")
     return Volume(cid, image, label, mask, affine, spacing)
+
+
+def _binary_label(cid: str, label: np.ndarray, label_map: dict[int, int] | None) -> np.ndarray:
+    """The label as uint8 {0, 1}: through `label_map`, or checked to be {0, 1} already."""
+    values = np.unique(label).astype(np.int64)
+    if label_map is None:
+        bad = [int(v) for v in values if v not in (0, 1)]
+        if bad:
+            raise DataError(f"case '{cid}': label values must be 0/1, found {bad[0]} (map them with data.label_map)")
+        return label.astype(np.uint8)
+    unmapped = [int(v) for v in values if int(v) not in label_map]
+    if unmapped:
+        raise DataError(f"case '{cid}': label value {unmapped[0]} is not in the config's label_map")
+    lut = np.zeros(int(values.max()) - int(values.min()) + 1, dtype=np.uint8)
+    for v in values:
+        lut[int(v) - int(values.min())] = label_map[int(v)]
+    return lut[label.astype(np.int64) - int(values.min())]
 
 
 def save_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray, header=None) -> None:

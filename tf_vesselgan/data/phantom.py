@@ -79,22 +79,39 @@ def make_phantom(shape=(128, 128, 64), spacing=DEFAULT_SPACING, seed=0):
     grid = np.meshgrid(*[(np.arange(n) + 0.5) / n - 0.5 for n in shape], indexing="ij")
     # head/brain ellipsoids in normalised coordinates, slightly jittered per case
     ax = rng.uniform(0.92, 1.0, 3)
+    image, brain = _head(rng, grid, ax, shape)
+
+    def inside(p):
+        q = p / size_mm - 0.5
+        return ((q[0] / (0.47 * ax[0])) ** 2 + (q[1] / (0.47 * ax[1])) ** 2 + (q[2] / (0.62 * ax[2])) ** 2) < 0.80 ** 2
+
+    image, label = _vessels(rng, image, inside, size_mm, sp)
+    _bright_structures(rng, image, inside, sp)
+    image = _acquisition(rng, image, grid)
+    affine = np.diag([*sp, 1.0])
+    affine[:3, 3] = -(np.asarray(shape) - 1) / 2 * sp
+    return image, label.astype(np.uint8), brain.astype(np.uint8), affine
+
+
+def _head(rng, grid, ax, shape) -> tuple[np.ndarray, np.ndarray]:
+    """(image of tissue, fat ring and scalp, brain mask) of the jittered head ellipsoids."""
     rho = np.sqrt((grid[0] / (0.47 * ax[0])) ** 2 + (grid[1] / (0.47 * ax[1])) ** 2 + (grid[2] / (0.62 * ax[2])) ** 2)
     head = rho < 1.0
     brain = rho < 0.86
     ring = head & (rho > 0.90)
-
     tissue = 0.32 + 0.035 * _smooth_noise(rng, shape, 2.0) + 0.02 * _smooth_noise(rng, shape, 0.8)
     tissue += 0.06 * (_smooth_noise(rng, shape, 5.0) > 0.4)  # grey/white-matter-like patches
     fat = 0.78 + 0.12 * _smooth_noise(rng, shape, 1.5)
     image = np.where(brain, tissue, 0.0)
     image = np.where(ring, fat, image)
     image = np.where(head & ~brain & ~ring, 0.15 + 0.03 * _smooth_noise(rng, shape, 1.0), image).astype(np.float32)
+    return image, brain
 
-    def inside(p):
-        q = p / size_mm - 0.5
-        return ((q[0] / (0.47 * ax[0])) ** 2 + (q[1] / (0.47 * ax[1])) ** 2 + (q[2] / (0.62 * ax[2])) ** 2) < 0.80 ** 2
 
+def _vessels(rng, image, inside, size_mm, sp) -> tuple[np.ndarray, np.ndarray]:
+    """Grows vessel trees and paints them with partial volume and inflow saturation;
+    returns (image, label)."""
+    shape = image.shape
     pts, radii, paths = _grow_trees(rng, inside, size_mm, float(sp[0]))
     label = np.zeros(shape, dtype=bool)
     signal = np.zeros(shape, dtype=np.float32)
@@ -114,10 +131,13 @@ def make_phantom(shape=(128, 128, 64), spacing=DEFAULT_SPACING, seed=0):
         inflow = 0.25 + 0.75 * np.exp(-path / 60.0)  # saturation along the flow path
         brightness[box] = np.where(s > 0, np.maximum(brightness[box], inflow), brightness[box])
     vessel_intensity = 0.45 + 0.6 * brightness
-    image = image * (1 - signal) + vessel_intensity * signal
+    return image * (1 - signal) + vessel_intensity * signal, label
 
-    # bright, unlabelled non-vessel structures inside the brain (fat, calcification,
-    # T1-bright tissue in TOF): blobs and short sheets as bright as distal vessels
+
+def _bright_structures(rng, image, inside, sp) -> None:
+    """Bright, unlabelled non-vessel structures inside the brain (fat, calcification,
+    T1-bright tissue in TOF): blobs as bright as distal vessels, painted in place."""
+    shape = image.shape
     for _ in range(int(rng.integers(70, 100))):
         c = np.array([rng.uniform(0.25, 0.75) * n for n in shape])
         if not inside(c * sp):
@@ -131,18 +151,22 @@ def make_phantom(shape=(128, 128, 64), spacing=DEFAULT_SPACING, seed=0):
         blob = np.clip(1.5 - r2, 0, 1).astype(np.float32)
         image[box] = np.maximum(image[box], blob * rng.uniform(0.7, 1.05))
 
-    # multiplicative bias field: a random low-order polynomial
+
+def _acquisition(rng, image, grid) -> np.ndarray:
+    """A multiplicative bias field (random low-order polynomial) and Rician noise (the
+    magnitude of a complex signal with Gaussian noise in both channels), as int16."""
     c = rng.normal(0, 0.25, 6)
     bias = 1 + c[0] * grid[0] + c[1] * grid[1] + c[2] * grid[2] + c[3] * grid[0] * grid[1] + c[4] * grid[0] ** 2 + c[5] * grid[2] ** 2
     image = image * np.clip(bias, 0.6, 1.4)
-    # Rician noise: magnitude of a complex signal with Gaussian noise in both channels
     sigma = 0.08
-    image = np.sqrt((image + sigma * rng.standard_normal(shape)) ** 2 + (sigma * rng.standard_normal(shape)) ** 2)
-    image = np.round(np.clip(image, 0, None) * 1000).astype(np.int16)
+    noise = (sigma * rng.standard_normal(image.shape), sigma * rng.standard_normal(image.shape))
+    image = np.sqrt((image + noise[0]) ** 2 + noise[1] ** 2)
+    return np.round(np.clip(image, 0, None) * 1000).astype(np.int16)
 
-    affine = np.diag([*sp, 1.0])
-    affine[:3, 3] = -(np.asarray(shape) - 1) / 2 * sp
-    return image, label.astype(np.uint8), brain.astype(np.uint8), affine
+
+def phantom_case_ids(cases: int) -> list[str]:
+    """The case ids `write_phantom_dataset` gives `cases` phantom cases."""
+    return [f"phantom_{i:03d}" for i in range(cases)]
 
 
 def write_phantom_dataset(out: str | Path, cases: int = 6, shape=(128, 128, 64), seed: int = 0,
@@ -156,8 +180,9 @@ def write_phantom_dataset(out: str | Path, cases: int = 6, shape=(128, 128, 64),
     for sub in ("images", "labels", "masks"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     seeds = np.random.SeedSequence(seed).spawn(cases)
+    names = phantom_case_ids(cases)
     for i in progress_bar(range(cases), desc="phantom", unit="case", enable=progress):
-        cid = f"phantom_{i:03d}"
+        cid = names[i]
         image, label, mask, affine = make_phantom(shape, spacing, seeds[i])
         save_nifti(out / "images" / f"{cid}.nii.gz", image, affine)
         save_nifti(out / "labels" / f"{cid}.nii.gz", label, affine)

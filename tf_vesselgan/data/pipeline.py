@@ -10,15 +10,9 @@ from pathlib import Path
 import tensorflow as tf
 
 from tf_vesselgan.data.build import read_manifest
+from tf_vesselgan.data.normalization import normalize
 from tf_vesselgan.data.records import decode
 from tf_vesselgan.errors import DataError
-
-
-def minmax_to_unit(image: tf.Tensor) -> tf.Tensor:
-    """Per-patch min-max scaling to [-1, 1] (GAN input); a flat patch maps to -1."""
-    lo = tf.reduce_min(image)
-    hi = tf.reduce_max(image)
-    return 2.0 * (image - lo) / tf.maximum(hi - lo, 1e-8) - 1.0
 
 
 def make_dataset(patches_dir, split: str = "train", batch_size: int = 32, mode: str = "gan",
@@ -65,31 +59,30 @@ def make_dataset(patches_dir, split: str = "train", batch_size: int = 32, mode: 
     if repeat:
         ds = ds.repeat()
 
-    def gan_map(serialized):
-        ex = decode(serialized, size)
-        image = minmax_to_unit(ex["image"])
-        label = tf.cast(ex["label"], tf.float32)
-        return tf.stack([image, label], axis=-1)
-
-    def unet_map(serialized):
-        ex = decode(serialized, size)
-        image = ex["image"]
-        if norm == "minmax":
-            image = minmax_to_unit(image)
-        elif norm == "per_patch":
-            m, v = tf.nn.moments(image, axes=[0, 1])
-            image = (image - m) / tf.maximum(tf.sqrt(v), 1e-6)
-        else:
-            image = (image - mean) / std
-        return image[..., None], tf.cast(ex["label"], tf.float32)[..., None]
-
-    ds = ds.map(gan_map if mode == "gan" else unet_map, num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=deterministic)
+    if mode == "gan":
+        def pair(serialized):
+            return _gan_pair(serialized, size)
+    else:
+        def pair(serialized):
+            return _unet_pair(serialized, size, norm, mean, std)
+    ds = ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     options = tf.data.Options()
     options.deterministic = deterministic
     ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _gan_pair(serialized, size: int):
+    """[P, P, 2]: the image min-max scaled to [-1, 1], the label {0, 1}."""
+    ex = decode(serialized, size)
+    return tf.stack([normalize(ex["image"], "minmax"), tf.cast(ex["label"], tf.float32)], axis=-1)
+
+
+def _unet_pair(serialized, size: int, norm: str, mean: float, std: float):
+    """(image [P, P, 1] normalised as `norm` says, label [P, P, 1])."""
+    ex = decode(serialized, size)
+    return normalize(ex["image"], norm, mean, std)[..., None], tf.cast(ex["label"], tf.float32)[..., None]
 
 
 def image_channels(patches_dir, n: int, split: str = "train", seed: int = 0):

@@ -111,9 +111,9 @@ def unet_extractor(run):
     enc = encoder_of(model)
 
     def extract(images: np.ndarray, batch: int = 64) -> np.ndarray:
-        from tf_vesselgan.evaluation.inference import normalize_tiles
+        from tf_vesselgan.data.normalization import normalize
 
-        x = normalize_tiles(images.astype(np.float32), status["normalization"], 0.0, 1.0)
+        x = normalize(images.astype(np.float32), status["normalization"])
         return np.concatenate([enc(x[i:i + batch, ..., None], training=False).numpy()
                                for i in range(0, len(x), batch)]).astype(np.float64)
 

@@ -13,18 +13,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-
-def normalize_tiles(tiles: np.ndarray, mode: str, mean: float, std: float) -> np.ndarray:
-    if mode == "global":
-        return (tiles - mean) / (std or 1.0)
-    axes = (1, 2)
-    if mode == "minmax":
-        lo = tiles.min(axis=axes, keepdims=True)
-        hi = tiles.max(axis=axes, keepdims=True)
-        return 2.0 * (tiles - lo) / np.maximum(hi - lo, 1e-8) - 1.0
-    m = tiles.mean(axis=axes, keepdims=True)
-    s = tiles.std(axis=axes, keepdims=True)
-    return (tiles - m) / np.maximum(s, 1e-6)
+from tf_vesselgan.data.normalization import normalize
 
 
 def _origins(n: int, size: int, stride: int) -> list[int]:
@@ -92,7 +81,7 @@ def segment_volume(model, image: np.ndarray, mask: np.ndarray, status: dict, str
     for start in range(0, len(jobs), batch):
         chunk = jobs[start:start + batch]
         tiles = np.stack([img[x:x + size, y:y + size, z] for x, y, z in chunk]).astype(np.float32)
-        tiles = normalize_tiles(tiles, mode, mean, std)
+        tiles = normalize(tiles, mode, mean, std)
         out = _predict(infer, tiles, flips)
         for (x, y, z), p in zip(chunk, out):
             prob[x:x + size, y:y + size, z] += p * weight
@@ -108,18 +97,6 @@ def segment_case(model, image: np.ndarray, mask: np.ndarray, status: dict, unet_
 
 
 # -- the same rules in TensorFlow, for the exported U-net signature --------------------
-def normalize_tiles_tf(tiles, mode: str, mean: float, std: float):
-    """`normalize_tiles` on a [N, P, P, 1] tensor (same formulas, same epsilons)."""
-    if mode == "global":
-        return (tiles - mean) / (std or 1.0)
-    if mode == "minmax":
-        lo = tf.reduce_min(tiles, axis=[1, 2], keepdims=True)
-        hi = tf.reduce_max(tiles, axis=[1, 2], keepdims=True)
-        return 2.0 * (tiles - lo) / tf.maximum(hi - lo, 1e-8) - 1.0
-    m, v = tf.nn.moments(tiles, axes=[1, 2], keepdims=True)
-    return (tiles - m) / tf.maximum(tf.sqrt(v), 1e-6)
-
-
 def _origins_tf(n, size: int, stride: int):
     o = tf.range(0, n - size + 1, stride)
     return tf.cond(o[-1] < n - size, lambda: tf.concat([o, [n - size]], 0), lambda: o)
@@ -142,7 +119,7 @@ def segment_slices_tf(model, images, size: int, stride: int, mode: str, mean: fl
     rows, cols = gx[:, None] + r[None, :], gy[:, None] + r[None, :]  # [K, size]
     t = tf.transpose(tf.gather(img, rows, axis=1), [1, 0, 2, 3])  # [K, B, size, W]
     tiles = tf.gather(t, cols, axis=3, batch_dims=1)  # [K, B, size, size]
-    x = normalize_tiles_tf(tf.reshape(tiles, [-1, size, size, 1]), mode, mean, std)
+    x = normalize(tf.reshape(tiles, [-1, size, size, 1]), mode, mean, std, axes=(1, 2))
     n = tf.shape(x)[0]
     pad_n = (-n) % chunk
     x = tf.pad(x, [[0, pad_n], [0, 0], [0, 0], [0, 0]])

@@ -27,20 +27,20 @@ def dice(pred, truth) -> float:
 
 def precision(pred, truth) -> float:
     """TP/(TP+FP); with an empty prediction 1.0 if the truth is empty too, else 0.0."""
-    p, t = _as_bool(pred), _as_bool(truth)
-    n = int(np.count_nonzero(p))
-    if n == 0:
-        return 1.0 if not t.any() else 0.0
-    return int(np.count_nonzero(p & t)) / n
+    return _share_in(_as_bool(pred), _as_bool(truth))
 
 
 def recall(pred, truth) -> float:
     """TP/(TP+FN); with an empty truth 1.0 if the prediction is empty too, else 0.0."""
-    p, t = _as_bool(pred), _as_bool(truth)
-    n = int(np.count_nonzero(t))
+    return _share_in(_as_bool(truth), _as_bool(pred))
+
+
+def _share_in(base, other) -> float:
+    """|base ∧ other| / |base|; with an empty base 1.0 if `other` is empty too, else 0.0."""
+    n = int(np.count_nonzero(base))
     if n == 0:
-        return 1.0 if not p.any() else 0.0
-    return int(np.count_nonzero(p & t)) / n
+        return 1.0 if not other.any() else 0.0
+    return int(np.count_nonzero(base & other)) / n
 
 
 def _surface_points(mask: np.ndarray, spacing: np.ndarray, offset: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from tf_vesselgan.config import ExperimentConfig
+from tf_vesselgan.experiments.layout import Layout
+from tf_vesselgan.training.run_folder import has_status, read_status
 from tf_vesselgan.utils.tables import read_rows
 
 CURVE_FIELDS = ("gan", "minutes", "snapshot", "label_threshold", "fid", "test_dice", "test_dice_sd",
@@ -56,49 +58,51 @@ def curve_point(cfg: ExperimentConfig, out: Path, data: Path, arch: str, minutes
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    run = out / f"gan_{arch}"
+    at = Layout(out)
+    run = at.gan(arch)
+    samples, unet, evaluation = Layout.point_samples(folder), Layout.point_unet(folder), Layout.point_evaluation(folder)
     snap = pick_snapshot(run, minutes * 60)
     if snap is None:
         (folder / "point.json").write_text(json.dumps({"gan": arch, "minutes": minutes, "snapshot": None}))
         return
     gen = keras.models.load_model(str(run / snap["file"]), compile=False)
     thr = float(snap["label_threshold"])
-    write_samples(gen, cfg.study.n_samples, folder / "samples", seed=cfg.seed, threshold=thr, overwrite=True,
+    write_samples(gen, cfg.study.n_samples, samples, seed=cfg.seed, threshold=thr, overwrite=True,
                   progress=False, meta={"arch": arch, "snapshot": snap["file"]})
-    train_unet("synthetic", out / "patches", folder / "unet", cfg, samples=folder / "samples", verbose=2)
-    run_segmentation(folder / "unet", data, "test", folder / "eval_test", evaluate=True, overwrite=True,
-                     progress=False)
+    train_unet("synthetic", at.patches, unet, cfg, samples=samples, verbose=2)
+    run_segmentation(unet, data, "test", evaluation, evaluate=True, overwrite=True, progress=False)
     point = {"gan": arch, "minutes": float(snap["machine_seconds"]) / 60, "snapshot": snap["file"],
              "label_threshold": thr, "source": str(folder.relative_to(out))}
-    if json.loads((out / "unet_real" / "run.json").read_text()).get("normalization") != "global":
-        row = distance_table(out / "patches", [folder / "samples"], f"unet:{out / 'unet_real'}",
-                             cfg.study.fid_samples, seed=cfg.seed)[0]
+    real = at.unet(Layout.unet_name("real"))
+    if read_status(real).get("normalization") != "global":
+        row = distance_table(at.patches, [samples], f"unet:{real}", cfg.study.fid_samples, seed=cfg.seed)[0]
         point["fid"] = row["fid"]
     (folder / "point.json").write_text(json.dumps(point, indent=2))
 
 
 def curve_rows(out: Path, cfg: ExperimentConfig, arch_cfgs: dict) -> list[dict]:
     """One row per (GAN, point), the final generator last; ratios to the real U-net."""
-    real = test_summary(out / "eval_real_test")
+    at = Layout(out)
+    real = test_summary(at.evaluation(Layout.unet_name("real"), "test"))
     fids = {}
-    if (out / "fid" / "fid.csv").exists():
-        fids = {r["gan"]: float(r["fid"]) for r in read_rows(out / "fid" / "fid.csv")}
+    if (at.fid / "fid.csv").exists():
+        fids = {r["gan"]: float(r["fid"]) for r in read_rows(at.fid / "fid.csv")}
     rows = []
     for arch in cfg.study.gans:
         for t in curve_points(cfg, arch_cfgs[arch]):
-            folder = out / f"curve_{arch}_{t:g}min"
+            folder = at.curve(arch, t)
             p = folder / "point.json"
             if not p.exists() or json.loads(p.read_text()).get("snapshot") is None:
                 continue
             point = json.loads(p.read_text())
-            rows.append({**point, **(test_summary(folder / "eval_test") or {})})
-        status_path = out / f"gan_{arch}" / "run.json"
-        final = test_summary(out / f"eval_synthetic_{arch}_test")
-        if status_path.exists() and final:
-            status = json.loads(status_path.read_text())
+            rows.append({**point, **(test_summary(Layout.point_evaluation(folder)) or {})})
+        evaluation = at.evaluation(Layout.unet_name("synthetic", arch), "test")
+        final = test_summary(evaluation)
+        if has_status(at.gan(arch)) and final:
+            status = read_status(at.gan(arch))
             rows.append({"gan": arch, "minutes": status.get("machine_seconds", float("nan")) / 60,
                          "snapshot": "generator.keras", "label_threshold": status.get("label_threshold"),
-                         "fid": fids.get(arch), "source": f"eval_synthetic_{arch}_test", **final})
+                         "fid": fids.get(arch), "source": evaluation.name, **final})
     for r in rows:
         r["ratio_to_real"] = r["test_dice"] / real["test_dice"] if real and real["test_dice"] > 0 else None
     return rows
@@ -106,7 +110,7 @@ def curve_rows(out: Path, cfg: ExperimentConfig, arch_cfgs: dict) -> list[dict]:
 
 def write_curve(out: Path, rows: list[dict], real: dict | None, plt) -> None:
     """curve.csv and curve.png (test Dice vs GAN machine-minutes, real U-net dotted)."""
-    with open(out / "curve.csv", "w", newline="") as f:
+    with open(Layout(out).file("curve.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CURVE_FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
@@ -122,5 +126,5 @@ def write_curve(out: Path, rows: list[dict], real: dict | None, plt) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "curve.png", dpi=100)
+    fig.savefig(Layout(out).file("curve.png"), dpi=100)
     plt.close(fig)

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from tf_vesselgan.config import ExperimentConfig, study_gan_config
+from tf_vesselgan.experiments.layout import Layout
+from tf_vesselgan.training.run_folder import has_status
 from tf_vesselgan.utils.tables import read_rows
 
 
@@ -33,7 +35,7 @@ def table2(out: Path, unets: list[str]) -> list[dict]:
     for name in unets:
         row = {"unet": name}
         for split in ("val", "test"):
-            path = out / f"eval_{name}_{split}" / "per_patient.csv"
+            path = Layout(out).evaluation(name, split) / "per_patient.csv"
             if not path.exists():
                 continue
             patients = read_rows(path)
@@ -47,15 +49,16 @@ def table2(out: Path, unets: list[str]) -> list[dict]:
 
 def sample_grid(path: Path, out: Path, gans: list[str], k: int = 8) -> None:
     from tf_vesselgan.data.pipeline import make_dataset
-    from tf_vesselgan.training.callbacks import pair_grid
+    from tf_vesselgan.utils.grids import pair_grid
     from tf_vesselgan.training.sampling import load_samples
 
     rows, names = [], []
-    real = next(iter(make_dataset(out / "patches", "train", batch_size=k, mode="gan", seed=0))).numpy()
+    at = Layout(out)
+    real = next(iter(make_dataset(at.patches, "train", batch_size=k, mode="gan", seed=0))).numpy()
     rows.append(pair_grid(real, columns=k))
     names.append("real")
     for arch in gans:
-        image, label = load_samples(out / f"samples_{arch}")
+        image, label = load_samples(at.samples(arch))
         rows.append(pair_grid(np.stack([image[:k], label[:k].astype(np.float32)], -1), columns=k))
         names.append(arch)
     plt = _plt()
@@ -71,9 +74,10 @@ def sample_grid(path: Path, out: Path, gans: list[str], k: int = 8) -> None:
 
 def training_curves(path: Path, out: Path, gans: list[str], unets: list[str]) -> None:
     plt = _plt()
+    at = Layout(out)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for arch in gans:
-        h = out / f"gan_{arch}" / "history.csv"
+        h = at.gan(arch) / "history.csv"
         if h.exists():
             rows = read_rows(h)
             a.plot([float(r["d_loss"]) for r in rows], label=f"{arch} critic loss")
@@ -82,7 +86,7 @@ def training_curves(path: Path, out: Path, gans: list[str], unets: list[str]) ->
     a.set_title("GAN losses")
     a.legend(fontsize=7)
     for name in unets:
-        h = out / f"unet_{name}" / "history.csv"
+        h = at.unet(name) / "history.csv"
         if h.exists():
             rows = read_rows(h)
             # Keras' CSVLogger writes val_* columns as "NA" when there was no validation data
@@ -98,18 +102,18 @@ def training_curves(path: Path, out: Path, gans: list[str], unets: list[str]) ->
 
 
 def write_transfer_report(out: Path, cfg: ExperimentConfig, data: Path, second: Path) -> Path:
-    from tf_vesselgan.experiments.runner import second_train_patients
-    from tf_vesselgan.experiments.transfer import fig3, fig4, reference_row, transfer_rows, usable_n
+    from tf_vesselgan.experiments.transfer import fig3, fig4, reference_row, second_train_patients, transfer_rows, usable_n
 
+    at = Layout(out)
     ns = usable_n(cfg, second_train_patients(cfg, second))
     rows, ref = transfer_rows(out, ns), reference_row(out)
-    with open(out / "transfer.csv", "w", newline="") as f:
+    with open(at.file("transfer.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["n", "arm", "patients", "test_dice", "test_hd95_mm", "csv"])
         w.writeheader()
         w.writerows(rows)
     plt = _plt()
-    fig3(out / "fig3_transfer.png", rows, ref, plt)
-    fig4(out / "fig4_error_maps.png", out, second, ns[0], plt)
+    fig3(at.file("fig3_transfer.png"), rows, ref, plt)
+    fig4(at.file("fig4_error_maps.png"), out, second, ns[0], plt)
     arch = cfg.study.gans[0]
     lines = [f"# {cfg.name}: transfer-learning study", "",
              f"Pre-training: a U-net on {cfg.study.n_samples} synthetic pairs of the {arch} GAN trained on `{data}`. "
@@ -123,8 +127,8 @@ def write_transfer_report(out: Path, cfg: ExperimentConfig, data: Path, second: 
                      f"[csv]({ref['csv']}) |")
     lines += ["", "Also `transfer.csv`.", "", "![Dice and 95HD vs n](fig3_transfer.png)", "",
               "![error maps](fig4_error_maps.png)", ""]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    return out / "report.md"
+    at.file("report.md").write_text("\n".join(lines) + "\n")
+    return at.file("report.md")
 
 
 def _curve_section(out: Path, cfg: ExperimentConfig) -> list[str]:
@@ -136,7 +140,7 @@ def _curve_section(out: Path, cfg: ExperimentConfig) -> list[str]:
     rows = curve_rows(out, cfg, {a: study_gan_config(cfg, a) for a in cfg.study.gans})
     if not rows:
         return []
-    real = test_summary(out / "eval_real_test")
+    real = test_summary(Layout(out).evaluation(Layout.unet_name("real"), "test"))
     write_curve(out, rows, real, _plt())
     lines = ["", "## Quality vs GAN training time", "",
              "Synthetic-only U-net test Dice per GAN snapshot (machine-minutes = process CPU time / cores), "
@@ -155,19 +159,32 @@ def write_report(out: Path, cfg: ExperimentConfig, data: Path, second: Path | No
     st = cfg.study
     if st.kind == "transfer":
         return write_transfer_report(out, cfg, data, second)
-    unets = ["real"] + [f"{'synthetic' if st.kind == 'anonymization' else 'both'}_{a}" for a in st.gans]
+    at = Layout(out)
+    train = "synthetic" if st.kind == "anonymization" else "both"
+    unets = [Layout.unet_name("real")] + [Layout.unet_name(train, a) for a in st.gans]
     t2 = table2(out, unets)
     if t2:
-        with open(out / "table2.csv", "w", newline="") as f:
+        with open(at.file("table2.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=sorted({k for r in t2 for k in r}, key=lambda k: (k != "unet", k)))
             w.writeheader()
             w.writerows(t2)
-    sample_grid(out / "fig2_samples.png", out, st.gans)
-    training_curves(out / "training_curves.png", out, st.gans, unets)
+    sample_grid(at.file("fig2_samples.png"), out, st.gans)
+    training_curves(at.file("training_curves.png"), out, st.gans, unets)
     lines = [f"# {cfg.name}: {st.kind} study", "",
              f"Data `{data}`; GANs {', '.join(st.gans)} at width {cfg.gan.width:g}; U-nets at width "
              f"{cfg.unet.width:g}; seed {cfg.seed}. Every number below is computed by this run from the files "
-             "linked next to it.", "", "## Table 2: segmentation (mean ± sd over patients)", "",
+             "linked next to it.", ""]
+    lines += _table2_section(t2) + _fid_section(at) + _privacy_section(at, st.gans) + _curve_section(out, cfg)
+    lines += ["", "## Figures", "", "Synthetic pairs per GAN next to real training pairs (label in red):", "",
+              "![samples](fig2_samples.png)", "", "![training curves](training_curves.png)", "",
+              "Run folders: " + ", ".join(f"`{p.name}`" for p in sorted(out.iterdir())
+                                         if p.is_dir() and has_status(p)) + "."]
+    at.file("report.md").write_text("\n".join(lines) + "\n")
+    return at.file("report.md")
+
+
+def _table2_section(t2: list[dict]) -> list[str]:
+    lines = ["## Table 2: segmentation (mean ± sd over patients)", "",
              "| U-net trained on | val Dice | val 95HD (mm) | test Dice | test 95HD (mm) | per-patient CSVs |",
              "|---|---|---|---|---|---|"]
 
@@ -178,31 +195,35 @@ def write_report(out: Path, cfg: ExperimentConfig, data: Path, second: Path | No
         links = ", ".join(f"[{s}]({r[f'{s}_csv']})" for s in ("val", "test") if f"{s}_csv" in r)
         lines.append(f"| {r['unet']} | {cell(r, 'val', 'dice')} | {cell(r, 'val', 'hd95_mm')} | "
                      f"{cell(r, 'test', 'dice')} | {cell(r, 'test', 'hd95_mm')} | {links} |")
-    lines += ["", "## Table 1: distribution distance of the samples (U-net encoder features)", ""]
-    fid_csv = out / "fid" / "fid.csv"
+    return lines
+
+
+def _fid_section(at: Layout) -> list[str]:
+    lines = ["", "## Table 1: distribution distance of the samples (U-net encoder features)", ""]
+    fid_csv, skipped = at.fid / "fid.csv", at.fid / "skipped.txt"
     if fid_csv.exists():
         lines += ["| GAN | FID | KID |", "|---|---|---|"]
         for r in read_rows(fid_csv):
             lines.append(f"| {r['gan']} | {float(r['fid']):.3f} | {float(r['kid']):.5f} ± {float(r['kid_sd']):.5f} |")
-        lines.append("\nFrom [fid/fid.csv](fid/fid.csv).")
+        rel = fid_csv.relative_to(at.out)
+        lines.append(f"\nFrom [{rel}]({rel}).")
     else:
-        lines.append("Not computed: " + (out / "fid" / "skipped.txt").read_text().strip()
-                     if (out / "fid" / "skipped.txt").exists() else "Not computed.")
-    audits = [(a, out / f"privacy_{a}" / "privacy.json") for a in st.gans]
+        lines.append("Not computed: " + skipped.read_text().strip() if skipped.exists() else "Not computed.")
+    return lines
+
+
+def _privacy_section(at: Layout, gans: list[str]) -> list[str]:
+    audits = [(a, at.privacy(a) / "privacy.json") for a in gans]
     audits = [(a, p) for a, p in audits if p.exists()]
-    if audits:
-        lines += ["", "## Privacy audit", "", "| GAN | verdict | samples below unseen-patient threshold | "
-                  "distance attack AUC | critic attack AUC | report |", "|---|---|---|---|---|---|"]
-        for arch, p in audits:
-            r = json.loads(p.read_text())
-            mem = r["memorisation"]["pixel"]["memorised_fraction"]
-            aucs = [f"{a['auc']:.3f}" for a in r["membership"].values()]
-            lines.append(f"| {arch} | {'FAIL' if r['verdict'] else 'PASS'} | {mem:.1%} | {aucs[0]} | "
-                         f"{aucs[1] if len(aucs) > 1 else '–'} | [privacy.md](privacy_{arch}/privacy.md) |")
-    lines += _curve_section(out, cfg)
-    lines += ["", "## Figures", "", "Synthetic pairs per GAN next to real training pairs (label in red):", "",
-              "![samples](fig2_samples.png)", "", "![training curves](training_curves.png)", "",
-              "Run folders: " + ", ".join(f"`{p.name}`" for p in sorted(out.iterdir())
-                                         if p.is_dir() and (p / "run.json").exists()) + "."]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    return out / "report.md"
+    if not audits:
+        return []
+    lines = ["", "## Privacy audit", "", "| GAN | verdict | samples below unseen-patient threshold | "
+             "distance attack AUC | critic attack AUC | report |", "|---|---|---|---|---|---|"]
+    for arch, p in audits:
+        r = json.loads(p.read_text())
+        mem = r["memorisation"]["pixel"]["memorised_fraction"]
+        aucs = [f"{a['auc']:.3f}" for a in r["membership"].values()]
+        link = (p.parent / "privacy.md").relative_to(at.out)
+        lines.append(f"| {arch} | {'FAIL' if r['verdict'] else 'PASS'} | {mem:.1%} | {aucs[0]} | "
+                     f"{aucs[1] if len(aucs) > 1 else '–'} | [privacy.md]({link}) |")
+    return lines

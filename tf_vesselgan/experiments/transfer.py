@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from tf_vesselgan.config import ExperimentConfig
+from tf_vesselgan.errors import UserError
+from tf_vesselgan.experiments.layout import Layout
 from tf_vesselgan.utils.tables import read_rows
 
 
@@ -19,52 +21,65 @@ def transfer_stages(cfg: ExperimentConfig, out: Path, second: Path, pretrained: 
     from tf_vesselgan.training.unet_trainer import train_unet
 
     st = cfg.study
+    at = Layout(out)
     stages = []
     if st.transfer_phantom_cases:
         from tf_vesselgan.data.phantom import write_phantom_dataset
 
         def phantom():
-            shutil.rmtree(out / "t_phantom", ignore_errors=True)
-            write_phantom_dataset(out / "t_phantom", cases=st.transfer_phantom_cases, seed=cfg.seed + 1000,
+            shutil.rmtree(at.second_phantom, ignore_errors=True)
+            write_phantom_dataset(at.second_phantom, cases=st.transfer_phantom_cases, seed=cfg.seed + 1000,
                                   progress=False)
 
-        stages.append(Stage("second data set (phantom)", out / "t_phantom", phantom))
-    full = out / "t_patches"
+        stages.append(Stage("second data set (phantom)", at.second_phantom, phantom))
+    full = at.transfer_patches()
     stages.append(Stage("second data set: patches", full,
                         lambda: build_patches(second, full, cfg, overwrite=True, progress=False)))
 
     def unet_and_eval(tag: str, patches: Path, init):
-        folder = out / f"t_unet_{tag}"
+        folder, evaluation = at.transfer_unet(tag), at.transfer_evaluation(tag)
 
         def unet():
             shutil.rmtree(folder, ignore_errors=True)
             train_unet("real", patches, folder, cfg, init=init, verbose=2)
 
         def evaluate():
-            run_segmentation(folder, second, "test", out / f"t_eval_{tag}", evaluate=True, overwrite=True,
-                             progress=False)
+            run_segmentation(folder, second, "test", evaluation, evaluate=True, overwrite=True, progress=False)
 
-        return [Stage(f"transfer U-net {tag}", folder, unet), Stage(f"transfer evaluate {tag}", out / f"t_eval_{tag}",
-                                                                   evaluate)]
+        return [Stage(f"transfer U-net {tag}", folder, unet), Stage(f"transfer evaluate {tag}", evaluation, evaluate)]
 
-    stages += unet_and_eval("reference", full, None)
+    stages += unet_and_eval(Layout.transfer_tag("reference"), full, None)
     for n in st.transfer_n:
-        sub = out / f"t_patches_n{n}"
+        sub = at.transfer_patches(n)
 
         def patches_n(n=n, sub=sub):
             m = read_manifest(full)
             pool = m["splits"]["train"]
             if n > len(pool):
-                raise ValueError(f"n={n} exceeds the {len(pool)} training patients")  # filtered in plan
+                raise UserError(f"study.transfer_n: n={n} exceeds the second data set's {len(pool)} training "
+                                "patients")  # usable_n filters these in plan
             split = dataclasses.replace(cfg.data.split, train_cases=pool[:n], val_cases=m["splits"]["val"],
                                         test_cases=m["splits"]["test"])
             sub_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, split=split))
             build_patches(second, sub, sub_cfg, overwrite=True, progress=False)
 
         stages.append(Stage(f"transfer patches n={n}", sub, patches_n))
-        stages += unet_and_eval(f"scratch_n{n}", sub, None)
-        stages += unet_and_eval(f"pretrained_n{n}", sub, pretrained)
+        stages += unet_and_eval(Layout.transfer_tag("scratch", n), sub, None)
+        stages += unet_and_eval(Layout.transfer_tag("pretrained", n), sub, pretrained)
     return stages
+
+
+def second_train_patients(cfg: ExperimentConfig, second: Path) -> int:
+    """Training patients the second data set will have (its split is the configured one)."""
+    from tf_vesselgan.data.nifti import discover_cases
+    from tf_vesselgan.data.phantom import phantom_case_ids
+    from tf_vesselgan.data.split import split_cases
+
+    if cfg.study.transfer_phantom_cases:
+        ids = phantom_case_ids(cfg.study.transfer_phantom_cases)
+    else:
+        ids = [c.case_id for c in discover_cases(second)[0]]
+    return len(split_cases(ids, cfg.data.split, cfg.seed)["train"])
 
 
 def usable_n(cfg: ExperimentConfig, n_train: int) -> list[int]:
@@ -76,7 +91,7 @@ def transfer_rows(out: Path, ns: list[int]) -> list[dict]:
     rows = []
     for n in ns:
         for arm in ("scratch", "pretrained"):
-            path = out / f"t_eval_{arm}_n{n}" / "per_patient.csv"
+            path = Layout(out).transfer_evaluation(Layout.transfer_tag(arm, n)) / "per_patient.csv"
             if path.exists():
                 p = read_rows(path)
                 rows.append({"n": n, "arm": arm, "patients": len(p),
@@ -87,7 +102,7 @@ def transfer_rows(out: Path, ns: list[int]) -> list[dict]:
 
 
 def reference_row(out: Path) -> dict | None:
-    path = out / "t_eval_reference" / "per_patient.csv"
+    path = Layout(out).transfer_evaluation(Layout.transfer_tag("reference")) / "per_patient.csv"
     if not path.exists():
         return None
     p = read_rows(path)
@@ -117,7 +132,7 @@ def fig4(path: Path, out: Path, second: Path, n: int, plt) -> None:
     first test patient, scratch vs pre-trained at the smallest n."""
     import nibabel as nib
 
-    evals = {arm: out / f"t_eval_{arm}_n{n}" for arm in ("scratch", "pretrained")}
+    evals = {arm: Layout(out).transfer_evaluation(Layout.transfer_tag(arm, n)) for arm in ("scratch", "pretrained")}
     rows = read_rows(evals["scratch"] / "per_patient.csv")
     cid = rows[0]["case"]
     from tf_vesselgan.data.nifti import discover_cases

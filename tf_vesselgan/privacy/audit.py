@@ -131,60 +131,28 @@ def run_privacy(run, patches_dir, out, n: int = 2000, seed: int = 0, samples=Non
                 data_dir=None, export=None, n_attack: int = 1000, max_memorised: float = 0.10,
                 max_auc: float = 0.60, overwrite: bool = False, progress: bool = True) -> dict:
     """Audits the GAN in run folder `run`; writes privacy.md, privacy.json and figures to `out`."""
-    from tf_vesselgan.data.build import read_manifest
     from tf_vesselgan.privacy.report import write_report
     from tf_vesselgan.training.dp import dp_statement
     from tf_vesselgan.training.gan_trainer import restore_critic, restore_generator
-    from tf_vesselgan.training.run_folder import read_status
-    from tf_vesselgan.training.sampling import generate, load_samples
     from tf_vesselgan.utils.progress import atomic_output_dir, progress_bar
 
     t0 = time.perf_counter()
     run, patches_dir = Path(run), Path(patches_dir)
-    manifest = read_manifest(patches_dir)
-    status = read_status(run)
-    if status.get("kind") != "gan":
-        raise UserError(f"{run} is not a GAN run folder")
-    if status.get("patches_config_hash") not in (None, manifest.get("config_hash")):
-        raise UserError(f"{run} was trained on other patches than {patches_dir} (config hashes differ)")
-    holdout_splits = [s for s in ("val", "test") if manifest["counts"].get(s, 0) > 0]
-    if not holdout_splits:
-        raise UserError(f"{patches_dir} has no validation or test patients: nothing to compare against")
-    if n <= 0 or n_attack <= 0:
-        raise UserError("--n and --n-attack must be positive")
+    manifest, status, holdout_splits = _checked_inputs(run, patches_dir, n, n_attack)
     generator, cfg = restore_generator(run)
     critic = restore_critic(run)
-    feature_fn = None
-    if features:
-        from tf_vesselgan.evaluation.fid import unet_extractor
-
-        if not features.startswith("unet:"):
-            raise UserError(f"--features must be unet:RUN, got {features!r}")
-        feature_fn = unet_extractor(features[5:])
+    feature_fn = _feature_fn(features)
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         train = load_split_pairs(patches_dir, ["train"])
         holdout = load_split_pairs(patches_dir, holdout_splits)
-        if samples is not None:
-            image, label = load_samples(samples)
-            sample_files = [Path(samples)]
-        else:
-            parts = list(generate(generator, n, seed, cfg.gan.label_threshold))
-            image, label = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-            sample_files = []
-        synthetic = np.stack([image, label.astype(np.float32)], axis=-1)
+        synthetic, sample_files = _synthetic_pairs(generator, cfg.gan.label_threshold, samples, n, seed)
         m_att = min(len(train), len(holdout), n_attack)
         rows = (len(synthetic) * 2 + len(holdout)) * (2 if feature_fn else 1) + 2 * m_att
         bar = progress_bar(total=rows, desc="privacy", unit="query", enable=progress)
         result = audit_arrays(train, holdout, synthetic, critic, feature_fn, n_attack, seed, progress=bar.update)
         bar.close()
-        ids = [c for split in manifest["splits"].values() for c in split]
-        needles, short = identifiers.identifier_strings(ids, data_dir)
-        affines = identifiers.source_affines(data_dir) if data_dir else []
-        scanned = [*sample_files, run / "generator.keras"] + ([Path(export)] if export else [])
-        scanned = [p for p in scanned if Path(p).exists()]
-        result["identifiers"] = identifiers.scan(scanned, needles, affines)
-        result["identifier_check"] = {"scanned": [str(p) for p in scanned], "strings": len(needles),
-                                      "short_ids_not_checked": short, "affines": len(affines)}
+        _scan_identifiers(result, manifest, data_dir, [*sample_files, run / "generator.keras"] +
+                          ([Path(export)] if export else []))
         result["verdict"] = verdict(result, max_memorised, max_auc)
         result["settings"] = {"run": str(run), "patches": str(patches_dir), "arch": cfg.gan.arch,
                               "width": cfg.gan.width, "n_samples": int(len(synthetic)), "seed": seed,
@@ -196,6 +164,62 @@ def run_privacy(run, patches_dir, out, n: int = 2000, seed: int = 0, samples=Non
         write_report(tmp, result, train, synthetic)
         (tmp / "privacy.json").write_text(json.dumps(public(result), indent=2))
     return result
+
+
+def _checked_inputs(run: Path, patches_dir: Path, n: int, n_attack: int) -> tuple[dict, dict, list[str]]:
+    """(patches manifest, run status, non-member splits), or a one-line UserError."""
+    from tf_vesselgan.data.build import read_manifest
+    from tf_vesselgan.training.run_folder import read_status
+
+    manifest = read_manifest(patches_dir)
+    status = read_status(run)
+    if status.get("kind") != "gan":
+        raise UserError(f"{run} is not a GAN run folder")
+    if status.get("patches_config_hash") not in (None, manifest.get("config_hash")):
+        raise UserError(f"{run} was trained on other patches than {patches_dir} (config hashes differ)")
+    holdout_splits = [s for s in ("val", "test") if manifest["counts"].get(s, 0) > 0]
+    if not holdout_splits:
+        raise UserError(f"{patches_dir} has no validation or test patients: nothing to compare against")
+    if n <= 0 or n_attack <= 0:
+        raise UserError("--n and --n-attack must be positive")
+    return manifest, status, holdout_splits
+
+
+def _feature_fn(features: str | None):
+    """The U-net encoder of `features` ("unet:RUN"), or None."""
+    if not features:
+        return None
+    from tf_vesselgan.evaluation.fid import unet_extractor
+
+    if not features.startswith("unet:"):
+        raise UserError(f"--features must be unet:RUN, got {features!r}")
+    return unet_extractor(features[5:])
+
+
+def _synthetic_pairs(generator, threshold: float, samples, n: int, seed: int) -> tuple[np.ndarray, list[Path]]:
+    """The audited pairs [N, P, P, 2]: a samples file's, or n generated with `seed`; and
+    the handed-out files to scan for identifiers."""
+    from tf_vesselgan.training.sampling import generate, load_samples
+
+    if samples is not None:
+        image, label = load_samples(samples)
+        files = [Path(samples)]
+    else:
+        parts = list(generate(generator, n, seed, threshold))
+        image, label = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        files = []
+    return np.stack([image, label.astype(np.float32)], axis=-1), files
+
+
+def _scan_identifiers(result: dict, manifest: dict, data_dir, handed_out: list[Path]) -> None:
+    """Searches the handed-out files for the data set's case ids, file names and affines."""
+    ids = [c for split in manifest["splits"].values() for c in split]
+    needles, short = identifiers.identifier_strings(ids, data_dir)
+    affines = identifiers.source_affines(data_dir) if data_dir else []
+    scanned = [p for p in handed_out if Path(p).exists()]
+    result["identifiers"] = identifiers.scan(scanned, needles, affines)
+    result["identifier_check"] = {"scanned": [str(p) for p in scanned], "strings": len(needles),
+                                  "short_ids_not_checked": short, "affines": len(affines)}
 
 
 def public(result: dict) -> dict:

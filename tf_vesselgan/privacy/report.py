@@ -37,7 +37,7 @@ def distance_histograms(path: Path, result: dict) -> None:
 
 def closest_pairs(path: Path, result: dict, train, synthetic, k: int = 8) -> None:
     """The k samples closest to a training patch (pixel space), each above its neighbour."""
-    from tf_vesselgan.training.callbacks import pair_grid
+    from tf_vesselgan.utils.grids import pair_grid
 
     plt = _plt()
     m = result["memorisation"]["pixel"]

@@ -129,30 +129,10 @@ def export_model(run, out_root, name: str | None = None, version: int | None = N
     run, root = Path(run), Path(out_root)
     status = read_status(run)
     kind = status.get("kind")
-    name = name or root.name
     if kind == "gan":
-        from tf_vesselgan.training.gan_trainer import restore_generator
-
-        gen, cfg = restore_generator(run)
-        thr = cfg.gan.label_threshold if threshold is None else threshold
-        module = GeneratorModule(gen, thr, max_count)
-        signatures = {"serving_default": module.serving_default, "sample": module.sample, "raw": module.raw}
-        warm = [("serving_default", {"noise": np.zeros((1, module.latent), np.float32)}),
-                ("sample", {"count": np.int32(2), "seed": np.int64(0)})]
+        module, signatures, warm, provenance = _generator_export(run, status, threshold, max_count)
     elif kind == "unet":
-        from tf_vesselgan.training.unet_trainer import load_unet
-
-        from tf_vesselgan.training.run_folder import load_run_config
-
-        unet, st = load_unet(run)
-        u = load_run_config(run).unet
-        # the threshold `vesselgan segment` uses: tuned on validation patients when it was
-        thr = st.get("tuned_threshold", st.get("threshold", 0.5)) if threshold is None else threshold
-        size = int(st.get("patch_size", 96))
-        module = UNetModule(unet, st["normalization"], st.get("mean", 0.0), st.get("std", 1.0), thr, size,
-                            u.inference_stride, u.tile_weighting, u.tta_flips)
-        signatures = {"serving_default": module.serving_default}
-        warm = [("serving_default", {"image": np.zeros((1, size, size, 1), np.float32)})]
+        module, signatures, warm, provenance = _unet_export(run, threshold)
     else:
         raise UserError(f"{run}: cannot export a run of kind {kind!r} (GAN or U-net runs)")
     if version is None:
@@ -165,15 +145,10 @@ def export_model(run, out_root, name: str | None = None, version: int | None = N
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{version}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    info = None
-    if kind == "gan":
-        from tf_vesselgan.training.run_folder import load_run_config
-
-        auto = threshold is None and load_run_config(run).gan.label_threshold == "auto"
-        info = _provenance(version, cfg, status, thr, auto)
+    info = provenance(version) if provenance else None
     try:
         tf.saved_model.save(module, str(tmp), signatures=signatures)
-        _warmup(tmp, name, warm)
+        _warmup(tmp, name or root.name, warm)
         if info is not None:  # per version, where `vesselgan serve` finds it for /metadata
             (tmp / "assets.extra" / "provenance.json").write_text(json.dumps(info, indent=2))
         os.replace(tmp, final)
@@ -185,6 +160,37 @@ def export_model(run, out_root, name: str | None = None, version: int | None = N
         partial.write_text(json.dumps(info, indent=2))
         os.replace(partial, root / "provenance.json")
     return final
+
+
+def _generator_export(run: Path, status: dict, threshold: float | None, max_count: int):
+    """(module, signatures, warm-up requests, provenance(version)) of a GAN run."""
+    from tf_vesselgan.training.gan_trainer import restore_generator
+    from tf_vesselgan.training.run_folder import load_run_config
+
+    gen, cfg = restore_generator(run)
+    thr = cfg.gan.label_threshold if threshold is None else threshold
+    module = GeneratorModule(gen, thr, max_count)
+    signatures = {"serving_default": module.serving_default, "sample": module.sample, "raw": module.raw}
+    warm = [("serving_default", {"noise": np.zeros((1, module.latent), np.float32)}),
+            ("sample", {"count": np.int32(2), "seed": np.int64(0)})]
+    auto = threshold is None and load_run_config(run).gan.label_threshold == "auto"
+    return module, signatures, warm, lambda version: _provenance(version, cfg, status, thr, auto)
+
+
+def _unet_export(run: Path, threshold: float | None):
+    """(module, signatures, warm-up requests, None) of a U-net run."""
+    from tf_vesselgan.training.run_folder import load_run_config
+    from tf_vesselgan.training.unet_trainer import load_unet
+
+    unet, st = load_unet(run)
+    u = load_run_config(run).unet
+    # the threshold `vesselgan segment` uses: tuned on validation patients when it was
+    thr = st.get("tuned_threshold", st.get("threshold", 0.5)) if threshold is None else threshold
+    size = int(st.get("patch_size", 96))
+    module = UNetModule(unet, st["normalization"], st.get("mean", 0.0), st.get("std", 1.0), thr, size,
+                        u.inference_stride, u.tile_weighting, u.tta_flips)
+    warm = [("serving_default", {"image": np.zeros((1, size, size, 1), np.float32)})]
+    return module, {"serving_default": module.serving_default}, warm, None
 
 
 def _provenance(version: int, cfg, status: dict, threshold: float, auto: bool) -> dict:

@@ -7,6 +7,7 @@ is larger than the values they carry (TF would fill such a tensor, e.g. 10⁹ ×
 from an empty proto)."""
 from __future__ import annotations
 
+import functools
 from concurrent import futures
 
 import grpc
@@ -82,65 +83,66 @@ def _abort(context, exc: ServingError):
     context.abort(getattr(grpc.StatusCode, exc.code, grpc.StatusCode.INTERNAL), exc.message)
 
 
+def _rpc(method):
+    """A servicer method whose request is checked first and whose errors become statuses:
+    ServingError its own code, anything else INTERNAL without internals (serving goes on)."""
+    @functools.wraps(method)
+    def handler(self, request, context):
+        try:
+            _decoded(request)
+            return method(self, request, context)
+        except ServingError as exc:
+            _abort(context, exc)
+        except Exception as exc:  # a bug: report it without internals, keep serving
+            context.abort(grpc.StatusCode.INTERNAL, internal_error(exc))
+
+    return handler
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, registry: Registry):
         self.registry = registry
 
+    @_rpc
     def Predict(self, request, context):
-        try:
-            _decoded(request)
-            signature = request.model_spec.signature_name or "serving_default"
-            inputs = {k: tensor_from_proto(k, v) for k, v in request.inputs.items()}
-            lv, outputs = self.registry.predict(request.model_spec.name, _version(request.model_spec), signature, inputs)
-            resp = predict_pb2.PredictResponse()
-            resp.model_spec.name = lv.name
-            resp.model_spec.version.value = lv.version
-            resp.model_spec.signature_name = signature
-            for k, v in outputs.items():
-                resp.outputs[k].CopyFrom(tf.make_tensor_proto(v))
-            return resp
-        except ServingError as exc:
-            _abort(context, exc)
-        except Exception as exc:  # a bug: report it without internals, keep serving
-            context.abort(grpc.StatusCode.INTERNAL, internal_error(exc))
+        signature = request.model_spec.signature_name or "serving_default"
+        inputs = {k: tensor_from_proto(k, v) for k, v in request.inputs.items()}
+        lv, outputs = self.registry.predict(request.model_spec.name, _version(request.model_spec), signature, inputs)
+        resp = predict_pb2.PredictResponse()
+        resp.model_spec.name = lv.name
+        resp.model_spec.version.value = lv.version
+        resp.model_spec.signature_name = signature
+        for k, v in outputs.items():
+            resp.outputs[k].CopyFrom(tf.make_tensor_proto(v))
+        return resp
 
+    @_rpc
     def GetModelMetadata(self, request, context):
-        try:
-            _decoded(request)
-            if list(request.metadata_field) != ["signature_def"]:
-                raise ServingError("INVALID_ARGUMENT", "metadata_field must be ['signature_def']")
-            lv = self.registry.get(request.model_spec.name, _version(request.model_spec))
-            resp = get_model_metadata_pb2.GetModelMetadataResponse()
-            resp.model_spec.name = lv.name
-            resp.model_spec.version.value = lv.version
-            sigmap = get_model_metadata_pb2.SignatureDefMap()
-            for k, v in lv.signature_defs.items():
-                sigmap.signature_def[k].CopyFrom(v)
-            resp.metadata["signature_def"].Pack(sigmap)
-            return resp
-        except ServingError as exc:
-            _abort(context, exc)
-        except Exception as exc:  # a bug: report it without internals, keep serving
-            context.abort(grpc.StatusCode.INTERNAL, internal_error(exc))
+        if list(request.metadata_field) != ["signature_def"]:
+            raise ServingError("INVALID_ARGUMENT", "metadata_field must be ['signature_def']")
+        lv = self.registry.get(request.model_spec.name, _version(request.model_spec))
+        resp = get_model_metadata_pb2.GetModelMetadataResponse()
+        resp.model_spec.name = lv.name
+        resp.model_spec.version.value = lv.version
+        sigmap = get_model_metadata_pb2.SignatureDefMap()
+        for k, v in lv.signature_defs.items():
+            sigmap.signature_def[k].CopyFrom(v)
+        resp.metadata["signature_def"].Pack(sigmap)
+        return resp
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, registry: Registry):
         self.registry = registry
 
+    @_rpc
     def GetModelStatus(self, request, context):
-        try:
-            _decoded(request)
-            lv = self.registry.get(request.model_spec.name, _version(request.model_spec))
-            resp = get_model_status_pb2.GetModelStatusResponse()
-            st = resp.model_version_status.add()
-            st.version = lv.version
-            st.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-            return resp
-        except ServingError as exc:
-            _abort(context, exc)
-        except Exception as exc:  # a bug: report it without internals, keep serving
-            context.abort(grpc.StatusCode.INTERNAL, internal_error(exc))
+        lv = self.registry.get(request.model_spec.name, _version(request.model_spec))
+        resp = get_model_status_pb2.GetModelStatusResponse()
+        st = resp.model_version_status.add()
+        st.version = lv.version
+        st.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return resp
 
 
 def make_grpc_server(registry: Registry, host: str, port: int, workers: int = 8) -> tuple[grpc.Server, int]:

@@ -26,7 +26,7 @@ from tf_vesselgan.training.callbacks import EpochCheckpoint, GANMonitor, SignalS
 from tf_vesselgan.training.ema import GeneratorEMA
 from tf_vesselgan.training.finalize import finalize_generator, real_label_fraction
 from tf_vesselgan.training.gan import DCGAN, DPWGANGP, WGANGP
-from tf_vesselgan.training.run_folder import config_changes, prepare_run, read_status, write_status
+from tf_vesselgan.training.run_folder import config_changes, has_status, prepare_run, read_status, write_status
 from tf_vesselgan.training.snapshots import (FIDScore, GANTestScore, GANTrainScore, Snapshots, best_snapshot,
                                             check_quality_unet)
 from tf_vesselgan.training.strategy import make_strategy
@@ -95,10 +95,40 @@ def check_resumable(run, cfg: ExperimentConfig, manifest: dict) -> None:
             raise UserError(f"--resume: {run} was trained with {key} = {old!r}, not {new!r}; only "
                             f"gan.{{{','.join(RESUMABLE_GAN_KEYS[:2])}}} and what is recorded may change on "
                             "resume (start a new run folder to change the model)")
-    recorded = read_status(run).get("patches_config_hash") if (run / "run.json").exists() else None
+    recorded = read_status(run).get("patches_config_hash") if has_status(run) else None
     if recorded is not None and recorded != manifest["config_hash"]:
         raise UserError(f"--resume: {run} was trained on other patches (config hash {recorded}, these are "
                         f"{manifest['config_hash']})")
+
+
+@dataclasses.dataclass
+class _Training:
+    """One GAN run being trained: its folder, config, models and checkpoint state."""
+
+    run: Path
+    cfg: ExperimentConfig
+    chief: bool
+    replicas: int
+    gan: keras.Model
+    ema: keras.Model | None
+    epoch_var: tf.Variable
+    manager: tf.train.CheckpointManager
+    initial_epoch: int
+    real_fraction: float
+    noise_seed: int
+
+    def sampler(self) -> keras.Model:
+        """The generator that samples: the weight average when there is one."""
+        return self.ema if self.ema is not None else self.gan.generator
+
+    def result(self, done: int, seconds: float = 0.0, interrupted: str | None = None) -> dict:
+        return {"epochs_done": done, "seconds": seconds, "interrupted": interrupted, "run": str(self.run)}
+
+    def complete(self, done: int, **status) -> dict:
+        """Saves the run's generator, then marks the run complete."""
+        _save_generator(self.sampler(), self.cfg.gan, self.cfg.seed, self.run, self.real_fraction)
+        write_status(self.run, state="complete", epochs_done=done, **status)
+        return self.result(done)
 
 
 def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, verbose: int | None = None) -> dict:
@@ -108,21 +138,42 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         UserError: missing patches, existing run without --resume, bad config.
     """
     manifest = read_manifest(patches_dir)
+    strategy = _checked_strategy(out, cfg, resume, manifest)
+    t = _restore(patches_dir, out, cfg, resume, strategy, manifest)
+    clock, budget_left = _clock_at(read_status(t.run), t.initial_epoch, t.cfg.gan.max_seconds)
+    if t.initial_epoch >= t.cfg.gan.epochs or not budget_left:
+        return t.complete(t.initial_epoch)
+    if t.cfg.gan.dp is not None:
+        ds, steps, accountant = _dp_training(t.gan, patches_dir, t.cfg.gan, manifest, t.noise_seed, t.run)
+        if accountant is None:  # the ε target allows no further step
+            return t.complete(t.initial_epoch, epsilon_exhausted=True)
+    else:
+        ds, steps, accountant = _training_dataset(patches_dir, t.cfg.gan, t.cfg.seed, manifest), \
+            t.cfg.gan.steps_per_epoch, None
+    return _fit(t, ds, steps, accountant, clock, patches_dir, manifest, resume, verbose, out)
+
+
+def _checked_strategy(out, cfg: ExperimentConfig, resume: bool, manifest: dict):
+    """The distribution strategy, after every check that must pass before a file is written."""
     if resume:
         check_resumable(out, cfg, manifest)
     if cfg.gan.quality_features:
         check_quality_unet(cfg.gan.quality_features[5:])
     strategy = make_strategy(cfg.gan.strategy, cfg.gan.devices)  # multi-worker: before other TF ops
-    if cfg.gan.dp is not None and strategy.num_replicas_in_sync > 1:
-        raise UserError(f"gan.dp: DP training runs on one device, this strategy has "
-                        f"{strategy.num_replicas_in_sync} replicas (set gan.strategy: default)")
     if cfg.gan.dp is not None:
+        if strategy.num_replicas_in_sync > 1:
+            raise UserError(f"gan.dp: DP training runs on one device, this strategy has "
+                            f"{strategy.num_replicas_in_sync} replicas (set gan.strategy: default)")
         dp_steps_possible(cfg.gan, manifest)
+    return strategy
+
+
+def _restore(patches_dir, out, cfg: ExperimentConfig, resume: bool, strategy, manifest: dict) -> _Training:
+    """Opens the run folder, builds the models in the strategy's scope and restores the
+    latest checkpoint on resume."""
     chief, task = worker_role(strategy)
     run, cfg = _open_run(out, cfg, resume, chief, task)
-    g = cfg.gan
-    size = manifest["patch_size"]
-    replicas = strategy.num_replicas_in_sync
+    g, size, replicas = cfg.gan, manifest["patch_size"], strategy.num_replicas_in_sync
     keras.utils.set_random_seed(cfg.seed)  # initial weights follow the seed too
     noise_seed = _dp_noise_seed(run) if g.dp is not None else 0
     with strategy.scope():
@@ -134,28 +185,18 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     latest = tf.train.latest_checkpoint(str(Path(out) / "checkpoints")) if resume else None
     if latest:  # every worker restores the chief's checkpoint
         ckpt.restore(latest).assert_existing_objects_matched()
-    initial_epoch = int(epoch_var.numpy())
-    status = read_status(run)
-    real_fraction = status.get("real_label_fraction")
+    real_fraction = read_status(run).get("real_label_fraction")
     if real_fraction is None:
         real_fraction = real_label_fraction(patches_dir)
         write_status(run, real_label_fraction=real_fraction)
-    source = (lambda: ema) if ema is not None else (lambda: gan.generator)
-    clock, budget_left = _clock_at(status, initial_epoch, g.max_seconds)
-    if initial_epoch >= g.epochs or not budget_left:
-        write_status(run, state="complete", epochs_done=initial_epoch)
-        _save_generator(source(), g, cfg.seed, run, real_fraction)
-        return {"epochs_done": initial_epoch, "seconds": 0.0, "interrupted": None, "run": str(run)}
+    return _Training(run, cfg, chief, replicas, gan, ema, epoch_var, manager, int(epoch_var.numpy()), real_fraction,
+                     noise_seed)
 
-    steps_per_epoch = g.steps_per_epoch
-    if g.dp is not None:
-        ds, steps_per_epoch, accountant = _dp_training(gan, patches_dir, g, manifest, noise_seed, run)
-        if accountant is None:  # the ε target allows no further step
-            write_status(run, state="complete", epochs_done=initial_epoch, epsilon_exhausted=True)
-            _save_generator(source(), g, cfg.seed, run, real_fraction)
-            return {"epochs_done": initial_epoch, "seconds": 0.0, "interrupted": None, "run": str(run)}
-    else:
-        ds, accountant = _training_dataset(patches_dir, g, cfg.seed, manifest), None
+
+def _fit(t: _Training, ds, steps_per_epoch, accountant, clock: dict, patches_dir, manifest: dict, resume: bool,
+         verbose: int | None, out) -> dict:
+    """Fits from the restored epoch to the end, the budget or a signal; saves accordingly."""
+    g, run = t.cfg.gan, t.run
     stopper = SignalStop()
 
     def persist_clock(epoch, machine, wall):
@@ -164,41 +205,40 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         write_status(run, clock=clocks, machine_seconds=machine, wall_seconds=wall)
 
     budget = BudgetStop((clock["machine_seconds"], clock["wall_seconds"]), g.max_seconds,
-                        persist_clock if chief else None)
-    snapshots = Snapshots(run, source, g, cfg.seed, real_fraction, clock=budget.totals,
-                          scorer=snapshot_scorer(cfg, patches_dir, manifest))
+                        persist_clock if t.chief else None)
+    snapshots = Snapshots(run, t.sampler, g, t.cfg.seed, t.real_fraction, clock=budget.totals,
+                          scorer=snapshot_scorer(t.cfg, patches_dir, manifest))
     callbacks = [stopper, budget, *([accountant] if accountant else []),
-                 *_monitoring(gan, ema, cfg, run, replicas, snapshots, resume,
-                              EpochCheckpoint(manager, epoch_var, g.checkpoint_every))]
+                 *_monitoring(t.gan, t.ema, t.cfg, run, t.replicas, snapshots, resume,
+                              EpochCheckpoint(t.manager, t.epoch_var, g.checkpoint_every))]
     if resume:
-        _drop_history_from(run / "history.csv", initial_epoch)
-    write_status(run, kind="gan", arch=g.arch, state="running", patch_size=size, patches_config_hash=manifest["config_hash"])
+        _drop_history_from(run / "history.csv", t.initial_epoch)
+    write_status(run, kind="gan", arch=g.arch, state="running", patch_size=manifest["patch_size"],
+                 patches_config_hash=manifest["config_hash"])
     t0 = time.perf_counter()
     verbose = (1 if sys.stderr.isatty() else 2) if verbose is None else verbose
     try:
-        gan.fit(ds, epochs=g.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                callbacks=callbacks, verbose=verbose)
+        t.gan.fit(ds, epochs=g.epochs, initial_epoch=t.initial_epoch, steps_per_epoch=steps_per_epoch,
+                  callbacks=callbacks, verbose=verbose)
     except Exception:  # e.g. a full disk: no half-written checkpoint or snapshot is left behind
         remove_partials(run)
         raise
     seconds = time.perf_counter() - t0
-    done = int(epoch_var.numpy())
+    done = int(t.epoch_var.numpy())
     if stopper.received is not None:
-        manager.save(checkpoint_number=done)  # weights of the partial epoch; it is redone on resume
-        if chief:  # those weights cost the partial epoch's time too
+        t.manager.save(checkpoint_number=done)  # weights of the partial epoch; it is redone on resume
+        if t.chief:  # those weights cost the partial epoch's time too
             persist_clock(done, *budget.totals())
         write_status(run, state="interrupted", epochs_done=done)
-        return {"epochs_done": done, "seconds": seconds, "interrupted": signal.Signals(stopper.received).name,
-                "run": str(run)}
+        return t.result(done, seconds, signal.Signals(stopper.received).name)
     if done % g.checkpoint_every:
-        manager.save(checkpoint_number=done)
-    _save_generator(source(), g, cfg.seed, run, real_fraction)
-    write_status(run, state="complete", epochs_done=done, budget_exhausted=budget.exhausted,
-                 **({"epsilon_exhausted": accountant.exhausted} if accountant else {}))
-    if not chief:
+        t.manager.save(checkpoint_number=done)
+    t.complete(done, budget_exhausted=budget.exhausted,
+               **({"epsilon_exhausted": accountant.exhausted} if accountant else {}))
+    if not t.chief:
         shutil.rmtree(run, ignore_errors=True)
-        run = Path(out)
-    return {"epochs_done": done, "seconds": seconds, "interrupted": None, "run": str(run)}
+        t.run = Path(out)
+    return t.result(done, seconds)
 
 
 def _monitoring(gan, ema, cfg: ExperimentConfig, run: Path, replicas: int, snapshots, resume: bool,
@@ -400,10 +440,7 @@ def restore_generator(run) -> tuple[keras.Model, ExperimentConfig]:
 
 
 def _patch_size_of(run: Path) -> int:
-    import json
-
-    status = json.loads((run / "run.json").read_text())
-    return int(status.get("patch_size", 96))
+    return int(read_status(run).get("patch_size", 96))
 
 
 def restore_critic(run) -> keras.Model:

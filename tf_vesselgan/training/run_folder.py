@@ -83,6 +83,11 @@ def write_status(run: Path, **fields) -> None:
     path.write_text(json.dumps(status, indent=2))
 
 
+def has_status(run) -> bool:
+    """Whether `run` has a run.json (any kind of run folder)."""
+    return (Path(run) / "run.json").exists()
+
+
 def read_status(run) -> dict:
     path = Path(run) / "run.json"
     if not path.exists():

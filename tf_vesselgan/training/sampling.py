@@ -139,7 +139,7 @@ def _write_png_grid(folder: Path, start: int, image, label) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tf_vesselgan.training.callbacks import pair_grid
+    from tf_vesselgan.utils.grids import pair_grid
 
     grid = pair_grid(np.stack([image, label.astype(np.float32)], axis=-1), columns=16)
     plt.imsave(folder / f"samples_{start:06d}.png", grid)

@@ -87,13 +87,13 @@ class GANTestScore:
         self._model = self._status = None
 
     def __call__(self, generator, threshold) -> float:
-        from tf_vesselgan.evaluation.inference import normalize_tiles
+        from tf_vesselgan.data.normalization import normalize
         from tf_vesselgan.training.unet_trainer import load_unet
 
         if self._model is None:
             self._model, self._status = load_unet(self.unet_run)
         images, labels = _pairs(generator, self.n, self.seed + 1, threshold)
-        x = normalize_tiles(images, self._status["normalization"], 0.0, 1.0)[..., None]
+        x = normalize(images, self._status["normalization"])[..., None]
         prob = self._model.predict(x, batch_size=64, verbose=0)[..., 0]
         return _dice(prob > float(self._status.get("threshold", 0.5)), labels)
 
@@ -141,13 +141,8 @@ class Snapshots(keras.callbacks.Callback):
 
     def __init__(self, run, source, gan_cfg, seed: int, real_fraction: float, scorer=None, clock=None):
         super().__init__()
-        self.run = Path(run)
-        self.source = source
-        self.g = gan_cfg
-        self.seed = seed
-        self.real_fraction = real_fraction
-        self.scorer = scorer
-        self.clock = clock
+        self.run, self.source, self.g, self.seed = Path(run), source, gan_cfg, seed
+        self.real_fraction, self.scorer, self.clock = real_fraction, scorer, clock
         self.current = None  # (generator, threshold) of the last epoch
 
     def on_epoch_end(self, epoch, logs=None):

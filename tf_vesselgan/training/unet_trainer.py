@@ -6,7 +6,6 @@ Dice), history.csv, tensorboard/.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -16,11 +15,12 @@ import tensorflow as tf
 
 from tf_vesselgan.config import ExperimentConfig
 from tf_vesselgan.data.build import read_manifest
+from tf_vesselgan.data.normalization import normalize
 from tf_vesselgan.data.pipeline import make_dataset
 from tf_vesselgan.errors import ConfigError, UserError
 from tf_vesselgan.losses.dice import LOSSES, dice_metric
 from tf_vesselgan.models.unet import build_unet
-from tf_vesselgan.training.run_folder import prepare_run, write_status
+from tf_vesselgan.training.run_folder import prepare_run, read_status, write_status
 
 
 def resolve_normalization(cfg: ExperimentConfig, train: str, manifest: dict) -> str:
@@ -45,13 +45,7 @@ def _synthetic_dataset(samples_path, norm: str) -> tuple[tf.data.Dataset, int]:
     ds = tf.data.Dataset.from_tensor_slices((image, label))
 
     def prep(img, lab):
-        if norm == "minmax":
-            lo, hi = tf.reduce_min(img), tf.reduce_max(img)
-            img = 2.0 * (img - lo) / tf.maximum(hi - lo, 1e-8) - 1.0
-        else:
-            m, v = tf.nn.moments(img, axes=[0, 1])
-            img = (img - m) / tf.maximum(tf.sqrt(v), 1e-6)
-        return img[..., None], tf.cast(lab, tf.float32)[..., None]
+        return normalize(img, norm)[..., None], tf.cast(lab, tf.float32)[..., None]
 
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE), len(image)
 
@@ -158,5 +152,5 @@ def load_unet(run) -> tuple[keras.Model, dict]:
     path = run / "unet.keras"
     if not path.exists():
         raise UserError(f"{run} has no trained U-net (no unet.keras)")
-    status = json.loads((run / "run.json").read_text())
+    status = read_status(run)
     return keras.models.load_model(str(path), compile=False), status
