@@ -99,10 +99,14 @@ def _rpc(method):
     return handler
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+class _Servicer:
+    """A gRPC servicer answering from the model registry."""
+
     def __init__(self, registry: Registry):
         self.registry = registry
 
+
+class PredictionService(_Servicer, prediction_service_pb2_grpc.PredictionServiceServicer):
     @_rpc
     def Predict(self, request, context):
         signature = request.model_spec.signature_name or "serving_default"
@@ -131,10 +135,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return resp
 
 
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, registry: Registry):
-        self.registry = registry
-
+class ModelService(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
     @_rpc
     def GetModelStatus(self, request, context):
         lv = self.registry.get(request.model_spec.name, _version(request.model_spec))
