@@ -9,7 +9,7 @@ DATA   ?=
 CONFIG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-slow test-e2e demo anonymization augmentation transfer cpu-curve shipped-samples fid tune privacy bench tensorboard clean
+.PHONY: help venv test test-slow test-e2e demo anonymization augmentation transfer cpu-curve dp-study shipped-samples fid tune privacy bench tensorboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ transfer: venv  ## Fig. 3 study: pre-train on DATA=..., fine-tune on SECOND=... 
 
 cpu-curve: venv  ## CPU budget study on the ICBM volumes (DATA=...; default ../shared/data/icbm-mra): GANs per machine-minute -> OUT/cpu/report.md, curve.png
 	$(VG) run experiments/cpu/icbm.yaml --data $(if $(DATA),$(DATA),../shared/data/icbm-mra) --out $(OUT)/cpu
+
+dp-study: venv  ## privacy-utility study (DATA=...; default ../shared/data/icbm-mra): WGAN-GP-SN per target ε -> OUT/dp/report.md
+	$(VG) run experiments/cpu/privacy_utility.yaml --data $(if $(DATA),$(DATA),../shared/data/icbm-mra) --out $(OUT)/dp
 
 SHIPPED ?= saved_models/vessel_pairs_icbm/1
 shipped-samples: venv  ## 1,000 pairs from the shipped ICBM generator (no data, no training) -> OUT/shipped/ + a grid PNG

@@ -196,6 +196,9 @@ class StudyConfig:
     # anonymization: a quality-vs-time curve, one synthetic-only U-net per GAN snapshot
     # saved by these machine-minutes of training (needs gan.snapshot_every); [] = off
     curve_minutes: list[float] = _opt([])
+    # anonymization: the privacy-utility study, one arm per GAN and target ε (.inf = the
+    # GAN without DP; the others use gan.dp, or its defaults, with that target_epsilon)
+    dp_epsilons: list[float] = _opt([])
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,16 @@ def _check(obj, prefix: str, source: str) -> None:
         _check_dp(obj, prefix, source)
     if isinstance(obj, GANConfig) and obj.dp is not None:
         _check_dp_gan(obj, prefix, source)
+    if isinstance(obj, StudyConfig) and obj.dp_epsilons:
+        bad = [e for e in obj.dp_epsilons if not e > 0]
+        if bad:
+            raise ConfigError(f"{source}: key '{prefix}.dp_epsilons': every ε must be > 0 (.inf = no DP), "
+                              f"got {bad[0]!r}")
+        if obj.kind != "anonymization":
+            raise ConfigError(f"{source}: key '{prefix}.dp_epsilons': the privacy-utility study is an "
+                              f"anonymization study, not {obj.kind!r}")
+        if len(set(obj.dp_epsilons)) != len(obj.dp_epsilons):
+            raise ConfigError(f"{source}: key '{prefix}.dp_epsilons': an ε is listed twice")
     if isinstance(obj, DataConfig) and obj.label_map is not None:
         bad = [v for v in obj.label_map.values() if v not in (0, 1)]
         if bad:
@@ -377,6 +390,35 @@ def study_gan_config(cfg: ExperimentConfig, arch: str) -> ExperimentConfig:
         raise ConfigError(f"study.gan_overrides.{arch}: unknown gan setting '{unknown[0]}'")
     merged = {**to_dict(cfg.gan), **over, "arch": arch}  # checked like the gan section itself
     return dataclasses.replace(cfg, gan=_build(GANConfig, merged, "gan", f"study.gan_overrides.{arch}"))
+
+
+def arm_name(arch: str, epsilon: float | None = None) -> str:
+    """A study arm's name: the GAN, with its target ε when it is trained with DP."""
+    return arch if epsilon is None or epsilon == float("inf") else f"{arch}-dp{epsilon:g}"
+
+
+def study_arms(cfg: ExperimentConfig) -> dict[str, ExperimentConfig]:
+    """Every GAN a study trains, by name: one per `study.gans`, or with `study.dp_epsilons`
+    one per (GAN, ε) — ε = inf without DP, the others with gan.dp's settings (defaults when
+    the gan section has none) and that target.
+
+    Raises:
+        ConfigError: an override or a DP arm the gan section cannot have.
+    """
+    if not cfg.study.dp_epsilons:
+        return {arch: study_gan_config(cfg, arch) for arch in cfg.study.gans}
+    arms = {}
+    for arch in cfg.study.gans:
+        base = study_gan_config(cfg, arch)
+        for eps in cfg.study.dp_epsilons:
+            if eps == float("inf"):
+                arms[arm_name(arch)] = dataclasses.replace(base, gan=dataclasses.replace(base.gan, dp=None))
+                continue
+            dp = {**to_dict(base.gan.dp or DPConfig()), "target_epsilon": eps}
+            merged = {**to_dict(base.gan), "dp": dp}
+            arms[arm_name(arch, eps)] = dataclasses.replace(
+                base, gan=_build(GANConfig, merged, "gan", f"study.dp_epsilons ({arch}, ε = {eps:g})"))
+    return arms
 
 
 def from_dict(mapping: dict | None, source: str = "<config>", cls=ExperimentConfig):
@@ -437,7 +479,7 @@ def to_dict(cfg) -> dict:
 # Keys added after run folders and study stages were recorded under the older hashes:
 # left out of `config_hash` while at these defaults, so an upgrade does not redo (or, for a
 # U-net stage, delete and retrain) finished work whose config did not change.
-LATER_DEFAULTS = {"GANConfig": {"dp": None}}
+LATER_DEFAULTS = {"GANConfig": {"dp": None}, "StudyConfig": {"dp_epsilons": []}}
 
 
 def config_hash(cfg) -> str:

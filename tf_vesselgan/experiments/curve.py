@@ -88,7 +88,7 @@ def curve_rows(out: Path, cfg: ExperimentConfig, arch_cfgs: dict) -> list[dict]:
     if (at.fid / "fid.csv").exists():
         fids = {r["gan"]: float(r["fid"]) for r in read_rows(at.fid / "fid.csv")}
     rows = []
-    for arch in cfg.study.gans:
+    for arch in arch_cfgs:
         for t in curve_points(cfg, arch_cfgs[arch]):
             folder = at.curve(arch, t)
             p = folder / "point.json"

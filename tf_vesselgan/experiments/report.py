@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tf_vesselgan.config import ExperimentConfig, study_gan_config
+from tf_vesselgan.config import ExperimentConfig, study_arms
 from tf_vesselgan.experiments.layout import Layout
+from tf_vesselgan.experiments.privacy_utility import privacy_utility_section
 from tf_vesselgan.training.run_folder import has_status
 from tf_vesselgan.utils.tables import read_rows
 
@@ -137,7 +138,7 @@ def _curve_section(out: Path, cfg: ExperimentConfig) -> list[str]:
 
     if not cfg.study.curve_minutes:
         return []
-    rows = curve_rows(out, cfg, {a: study_gan_config(cfg, a) for a in cfg.study.gans})
+    rows = curve_rows(out, cfg, study_arms(cfg))
     if not rows:
         return []
     real = test_summary(Layout(out).evaluation(Layout.unet_name("real"), "test"))
@@ -160,21 +161,24 @@ def write_report(out: Path, cfg: ExperimentConfig, data: Path, second: Path | No
     if st.kind == "transfer":
         return write_transfer_report(out, cfg, data, second)
     at = Layout(out)
+    arms = list(study_arms(cfg))
     train = "synthetic" if st.kind == "anonymization" else "both"
-    unets = [Layout.unet_name("real")] + [Layout.unet_name(train, a) for a in st.gans]
+    unets = [Layout.unet_name("real")] + [Layout.unet_name(train, a) for a in arms]
     t2 = table2(out, unets)
     if t2:
         with open(at.file("table2.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=sorted({k for r in t2 for k in r}, key=lambda k: (k != "unet", k)))
             w.writeheader()
             w.writerows(t2)
-    sample_grid(at.file("fig2_samples.png"), out, st.gans)
-    training_curves(at.file("training_curves.png"), out, st.gans, unets)
+    sample_grid(at.file("fig2_samples.png"), out, arms)
+    training_curves(at.file("training_curves.png"), out, arms, unets)
     lines = [f"# {cfg.name}: {st.kind} study", "",
-             f"Data `{data}`; GANs {', '.join(st.gans)} at width {cfg.gan.width:g}; U-nets at width "
+             f"Data `{data}`; GANs {', '.join(arms)} at width {cfg.gan.width:g}; U-nets at width "
              f"{cfg.unet.width:g}; seed {cfg.seed}. Every number below is computed by this run from the files "
              "linked next to it.", ""]
-    lines += _table2_section(t2) + _fid_section(at) + _privacy_section(at, st.gans) + _curve_section(out, cfg)
+    lines += _table2_section(t2) + _fid_section(at) + _privacy_section(at, arms) + _curve_section(out, cfg)
+    if st.dp_epsilons:
+        lines += privacy_utility_section(out, cfg, _plt())
     lines += ["", "## Figures", "", "Synthetic pairs per GAN next to real training pairs (label in red):", "",
               "![samples](fig2_samples.png)", "", "![training curves](training_curves.png)", "",
               "Run folders: " + ", ".join(f"`{p.name}`" for p in sorted(out.iterdir())

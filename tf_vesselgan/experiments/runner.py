@@ -10,7 +10,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from tf_vesselgan.config import ExperimentConfig, config_hash, load_config, study_gan_config
+from tf_vesselgan.config import ExperimentConfig, config_hash, load_config, study_arms
 from tf_vesselgan.errors import UserError
 from tf_vesselgan.experiments.layout import Layout
 from tf_vesselgan.training.run_folder import read_status
@@ -36,24 +36,23 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     """The stages of `cfg.study.kind`, in the order data flows."""
     st = cfg.study
     at = Layout(out)
-    for arch in st.gans:
-        study_gan_config(cfg, arch)  # reject bad overrides before any work
+    arms = study_arms(cfg)  # rejects bad overrides and DP arms before any work
     if st.curve_minutes and not cfg.gan.snapshot_every:
         raise UserError("study.curve_minutes needs gan.snapshot_every > 0 (the curve samples snapshots)")
     stages = _data_stages(cfg, data, at)
-    for arch in st.gans:
-        stages += _gan_stages(cfg, at, arch)
+    for arm, arm_cfg in arms.items():
+        stages += _gan_stages(arm_cfg, at, arm)
     if st.kind == "transfer":
         return stages + _transfer_plan(cfg, out, at.patches, second)
     unets = {Layout.unet_name("real"): ("real", None)}
     train = "synthetic" if st.kind == "anonymization" else "both"
-    unets.update({Layout.unet_name(train, arch): (train, at.samples(arch)) for arch in st.gans})
+    unets.update({Layout.unet_name(train, arm): (train, at.samples(arm)) for arm in arms})
     stages += [Stage(f"unet {name}", at.unet(name), partial(_unet, cfg, at, name, *how)) for name, how in unets.items()]
     stages += [Stage(f"evaluate {name} on {split}", at.evaluation(name, split), partial(_evaluate, at, data, name, split))
                for name in unets for split in SPLITS]
     stages.append(Stage("fid", at.fid, partial(_fid, cfg, out)))
     if st.privacy:
-        stages += [Stage(f"privacy {arch}", at.privacy(arch), partial(_privacy, cfg, out, arch)) for arch in st.gans]
+        stages += [Stage(f"privacy {arm}", at.privacy(arm), partial(_privacy, cfg, out, arm)) for arm in arms]
     if st.kind == "anonymization":
         stages += _curve_plan(cfg, out, data)
     return stages
@@ -81,30 +80,33 @@ def _phantom(cfg: ExperimentConfig, folder: Path) -> None:
     write_phantom_dataset(folder, cases=cfg.study.phantom_cases, seed=cfg.seed)
 
 
-def _gan_stages(cfg: ExperimentConfig, at: Layout, arch: str) -> list[Stage]:
-    return [Stage(f"gan {arch}", at.gan(arch), partial(_gan, cfg, at, arch)),
-            Stage(f"samples {arch}", at.samples(arch), partial(_samples, cfg, at, arch))]
+def _gan_stages(arm_cfg: ExperimentConfig, at: Layout, arm: str) -> list[Stage]:
+    """Training and sampling of one study arm (a GAN, with or without DP), whose own
+    config is `arm_cfg`."""
+    return [Stage(f"gan {arm}", at.gan(arm), partial(_gan, arm_cfg, at, arm)),
+            Stage(f"samples {arm}", at.samples(arm), partial(_samples, arm_cfg, at, arm))]
 
 
-def _gan(cfg: ExperimentConfig, at: Layout, arch: str) -> None:
+def _gan(arm_cfg: ExperimentConfig, at: Layout, arm: str) -> None:
     from tf_vesselgan.training.gan_trainer import train_gan
 
-    run = at.gan(arch)
+    run = at.gan(arm)
     resume = (run / "config.yaml").exists()
-    if train_gan(at.patches, run, study_gan_config(cfg, arch), resume=resume, verbose=2)["interrupted"]:
+    if train_gan(at.patches, run, arm_cfg, resume=resume, verbose=2)["interrupted"]:
         raise KeyboardInterrupt
 
 
-def _samples(cfg: ExperimentConfig, at: Layout, arch: str) -> None:
+def _samples(arm_cfg: ExperimentConfig, at: Layout, arm: str) -> None:
     from tf_vesselgan.training.dp import dp_statement
     from tf_vesselgan.training.gan_trainer import restore_generator
     from tf_vesselgan.training.sampling import write_samples
 
-    run = at.gan(arch)
+    run = at.gan(arm)
     gen, gcfg = restore_generator(run)
-    write_samples(gen, cfg.study.n_samples, at.samples(arch), seed=cfg.seed, threshold=gcfg.gan.label_threshold,
-                  overwrite=True, progress=False,
-                  meta={"arch": arch, "width": gcfg.gan.width, "differential_privacy": dp_statement(read_status(run))})
+    write_samples(gen, arm_cfg.study.n_samples, at.samples(arm), seed=arm_cfg.seed,
+                  threshold=gcfg.gan.label_threshold, overwrite=True, progress=False,
+                  meta={"arch": gcfg.gan.arch, "width": gcfg.gan.width,
+                        "differential_privacy": dp_statement(read_status(run))})
 
 
 def _unet(cfg: ExperimentConfig, at: Layout, name: str, train: str, samples: Path | None) -> None:
@@ -132,7 +134,7 @@ def _curve_plan(cfg: ExperimentConfig, out: Path, data: Path) -> list[Stage]:
     at = Layout(out)
     return [Stage(f"curve {arch} at {t:g} min", at.curve(arch, t),
                   partial(curve_point, cfg, out, data, arch, t, at.curve(arch, t)))
-            for arch in cfg.study.gans for t in curve_points(cfg, study_gan_config(cfg, arch))]
+            for arch, arch_cfg in study_arms(cfg).items() for t in curve_points(cfg, arch_cfg)]
 
 
 def _transfer_plan(cfg: ExperimentConfig, out: Path, patches: Path, second: Path) -> list[Stage]:
@@ -167,10 +169,11 @@ def _fid(cfg: ExperimentConfig, out: Path) -> None:
     if read_status(real).get("normalization") == "global":  # no intensity scale in samples: no U-net feature space
         (folder / "skipped.txt").write_text("unet_real uses global z-scoring; set unet.normalization: minmax\n")
         return
-    fakes = [at.samples(a) for a in cfg.study.gans]
-    rows = distance_table(at.patches, fakes, f"unet:{real}", cfg.study.fid_samples, seed=cfg.seed)
-    for r, arch in zip(rows, cfg.study.gans):
-        r["gan"] = arch
+    arms = list(study_arms(cfg))
+    rows = distance_table(at.patches, [at.samples(a) for a in arms], f"unet:{real}", cfg.study.fid_samples,
+                          seed=cfg.seed)
+    for r, arm in zip(rows, arms):
+        r["gan"] = arm
     with open(folder / "fid.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
