@@ -196,12 +196,13 @@ def test_train_gan_with_two_workers_from_tf_config(patches, cli, tmp_path):
                "--config", patches / "gan.yaml")[0] == 0
     a = keras.models.load_model(str(run / "generator.keras"), compile=False).get_weights()
     b = keras.models.load_model(str(single / "generator.keras"), compile=False).get_weights()
-    # 4 generator steps of Adam at lr 1e-4: each moves a weight by about ±lr whatever the
-    # gradient's size, so a weight whose gradient is ~0 can flip sign under a different
-    # summation order: at most 2·4·lr apart. Almost all weights agree to within lr.
+    # 4 generator steps of Adam at lr 1e-4 (β1 0, β2 0.9): step t moves a weight by at most
+    # lr·√((1 − β2^t)/(1 − β2)) whatever the gradient's size (1, 1.38, 1.63, 1.85 × lr), so a
+    # weight whose gradient is ~0 can flip sign under a different summation order: at most
+    # 2 · 5.86 · lr apart. Almost all weights agree to within lr.
     close = total = 0
     for x, y in zip(a, b):
-        np.testing.assert_allclose(x, y, rtol=0, atol=8e-4)
+        np.testing.assert_allclose(x, y, rtol=0, atol=1.2e-3)
         close += int(np.sum(np.abs(x - y) <= 1e-4))
         total += x.size
     assert close / total > 0.95

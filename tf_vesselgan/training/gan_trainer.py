@@ -243,17 +243,19 @@ def _fit(t: _Training, ds, steps_per_epoch, accountant, clock: dict, patches_dir
 
 def _monitoring(gan, ema, cfg: ExperimentConfig, run: Path, replicas: int, snapshots, resume: bool,
                 checkpoint) -> list:
-    """Weight average, snapshots, the checkpoint, TensorBoard and history.csv, in that order."""
+    """Weight average, snapshots, TensorBoard, history.csv and the checkpoint, in that order."""
     g = cfg.gan
     hparams = {"arch": g.arch, "width": g.width, "batch_size": g.batch_size, "latent_dim": g.latent_dim,
                "n_critic": g.n_critic, "gp_weight": g.gp_weight, "seed": cfg.seed, "replicas": replicas}
     out = []
     if ema is not None:
         out.append(GeneratorEMA(gan.generator, ema, g.ema_decay, lambda: gan.g_optimizer.iterations.numpy()))
-    return out + [snapshots, checkpoint,
+    # the checkpoint last: an epoch counts as done only once its history row is written, so
+    # a kill in between redoes (and logs once) the epoch instead of losing its row
+    return out + [snapshots,
                   GANMonitor(str(run / "tensorboard"), hparams, g.image_grid, cfg.seed,
                              sampler=lambda: snapshots.current),
-                  keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume)]
+                  keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume), checkpoint]
 
 
 def _open_run(out, cfg: ExperimentConfig, resume: bool, chief: bool, task: int) -> tuple[Path, ExperimentConfig]:
