@@ -76,16 +76,19 @@ class GANMonitor(keras.callbacks.Callback):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves a tf.train checkpoint (models, optimizers, epoch) every `every` epochs."""
+    """Saves a tf.train checkpoint (models, optimizers, epoch) every `every` epochs; an
+    epoch that `interrupted()` says was cut short (a signal mid-epoch) is not counted."""
 
-    def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable, every: int = 1):
+    def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable, every: int = 1,
+                 interrupted=lambda: False):
         super().__init__()
         self.manager = manager
         self.epoch_var = epoch_var
         self.every = every
+        self.interrupted = interrupted
 
     def on_epoch_end(self, epoch, logs=None):
-        if getattr(self.model, "stop_training", False) and getattr(self.model, "_interrupted_mid_epoch", False):
+        if self.interrupted():
             return  # an interrupted epoch is not complete; the trainer saves separately
         self.epoch_var.assign(epoch + 1)
         if (epoch + 1) % self.every == 0:
@@ -112,7 +115,6 @@ class SignalStop(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.received is not None:
-            self.model._interrupted_mid_epoch = True
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):

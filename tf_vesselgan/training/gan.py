@@ -15,6 +15,7 @@ from tf_vesselgan.losses.adversarial import (dcgan_discriminator_loss, dcgan_gen
                                               wasserstein_generator_loss)
 from tf_vesselgan.losses.gradient_penalty import gradient_penalty
 from tf_vesselgan.training.augment import diff_augment
+from tf_vesselgan.training.strategy import in_multi_worker_mode
 
 SALTS_PER_STEP = 1024  # random streams per generator step: (seed, step · 1024 + salt)
 AUGMENT_SALT = 256  # DiffAugment's draws use salts from here on
@@ -29,13 +30,6 @@ def threshold_labels_ste(pair, threshold: float):
     image, label = pair[..., :1], pair[..., 1:]
     hard = tf.cast(label > threshold, label.dtype)
     return tf.concat([image, label + tf.stop_gradient(hard - label)], axis=-1)
-
-
-def _multi_worker(strategy) -> bool:
-    """True under a MultiWorkerMirroredStrategy whose cluster has several workers."""
-    extended = getattr(strategy, "extended", None)
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
-        getattr(extended, "_in_multi_worker_mode", lambda: False)())
 
 
 class GAN(keras.Model):
@@ -55,7 +49,6 @@ class GAN(keras.Model):
         self.threshold_in_training = threshold_in_training
         self.diff_augment = diff_augment
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.tracker_names}
-        self.trace_count = 0  # incremented only while tracing: tests check one trace
         self.built = True  # the sub-models are built
 
     @property
@@ -111,7 +104,7 @@ class GAN(keras.Model):
         for k, v in values.items():
             self.trackers[k].update_state(v)
         logs = {k: t.result() for k, t in self.trackers.items()}
-        if _multi_worker(self.distribute_strategy):
+        if in_multi_worker_mode(self.distribute_strategy):
             # Keras reduces multi-worker step outputs with strategy.reduce(MEAN, axis=0),
             # which rejects scalars; a length-1 vector per replica reduces to a scalar.
             logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
@@ -133,7 +126,6 @@ class DCGAN(GAN):
         self.feature_matching_weight = feature_matching_weight
 
     def train_step(self, data):
-        self.trace_count += 1
         real = data
         n = tf.shape(real)[0]
         scale = self._scale()
@@ -191,7 +183,6 @@ class WGANGP(GAN):
         return self.critic(x, training=True)[0]
 
     def train_step(self, data):
-        self.trace_count += 1
         scale = self._scale()
         b = tf.shape(data)[0] // self.n_critic
         for i in range(self.n_critic):
@@ -252,7 +243,6 @@ class DPWGANGP(WGANGP):
     def train_step(self, data):
         from tf_vesselgan.training.dp import clip_sum_noise, per_example_gradients
 
-        self.trace_count += 1
         pairs, sizes = data
         reals = tf.split(pairs, sizes, num=self.n_critic)
         for i in range(self.n_critic):

@@ -29,7 +29,7 @@ from tf_vesselgan.training.gan import DCGAN, DPWGANGP, WGANGP
 from tf_vesselgan.training.run_folder import config_changes, has_status, prepare_run, read_status, write_status
 from tf_vesselgan.training.snapshots import (FIDScore, GANTestScore, GANTrainScore, Snapshots, best_snapshot,
                                             check_quality_unet)
-from tf_vesselgan.training.strategy import make_strategy
+from tf_vesselgan.training.strategy import in_multi_worker_mode, make_strategy
 
 PAPER_OPTIMIZERS = {"dcgan": (3e-4, 0.5, 0.999), "wgan-gp": (1e-4, 0.0, 0.9), "wgan-gp-sn": (1e-4, 0.0, 0.9)}
 
@@ -210,7 +210,8 @@ def _fit(t: _Training, ds, steps_per_epoch, accountant, clock: dict, patches_dir
                           scorer=snapshot_scorer(t.cfg, patches_dir, manifest))
     callbacks = [stopper, budget, *([accountant] if accountant else []),
                  *_monitoring(t.gan, t.ema, t.cfg, run, t.replicas, snapshots, resume,
-                              EpochCheckpoint(t.manager, t.epoch_var, g.checkpoint_every))]
+                              EpochCheckpoint(t.manager, t.epoch_var, g.checkpoint_every,
+                                              interrupted=lambda: stopper.received is not None))]
     if resume:
         _drop_history_from(run / "history.csv", t.initial_epoch)
     write_status(run, kind="gan", arch=g.arch, state="running", patch_size=manifest["patch_size"],
@@ -392,7 +393,7 @@ def _drop_history_from(path: Path, epoch: int) -> None:
 def worker_role(strategy) -> tuple[bool, int]:
     """(is this the chief, task index): the chief owns the run folder in multi-worker training."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+    if resolver is None or not in_multi_worker_mode(strategy):
         return True, 0
     kind, index = resolver.task_type, int(resolver.task_id or 0)
     has_chief = "chief" in resolver.cluster_spec().as_dict()

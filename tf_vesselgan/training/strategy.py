@@ -30,3 +30,13 @@ def make_strategy(name: str = "auto", devices: list[str] | None = None) -> tf.di
             raise ConfigError("gan.strategy multiworker needs a TF_CONFIG environment variable with valid JSON") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"unknown strategy {name!r}")
+
+
+def in_multi_worker_mode(strategy) -> bool:
+    """Whether `strategy` is a MultiWorkerMirroredStrategy over a cluster of several workers.
+
+    TensorFlow has no public API for this: `extended._in_multi_worker_mode()` is private
+    (stable since TF 2.4). This is the one place that calls it; False if it is gone."""
+    extended = getattr(strategy, "extended", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)())
