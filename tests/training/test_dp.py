@@ -117,3 +117,28 @@ def test_poisson_batches_include_each_pair_with_probability_q_and_resume_identic
         np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
     other = next(iter(poisson_batches(pairs, q, k, seed=12)))
     assert not np.array_equal(other[0].numpy(), draws[0][0].numpy())
+
+
+def test_the_dp_critic_update_adds_seeded_noise_and_nothing_else_varies():
+    """One DPWGANGP step: with σ > 0 the critic depends on the secret noise seed, with σ = 0
+    it does not (the noise is what differs, and it is really added)."""
+    import keras
+
+    from tf_vesselgan.config import DPConfig, GANConfig
+    from tf_vesselgan.training.gan_trainer import build_gan
+
+    rng = np.random.default_rng(3)
+    pairs = tf.constant(rng.uniform(-1, 1, (6, 96, 96, 2)).astype(np.float32))
+    data = (pairs, tf.constant([3, 3], tf.int32))
+
+    def critic_after_step(sigma, noise_seed):
+        keras.utils.set_random_seed(0)
+        g = GANConfig(arch="wgan-gp-sn", width=0.03, n_critic=2, batch_size=3, label_threshold=0.2,
+                      dp=DPConfig(noise_multiplier=sigma, l2_clip=1.0))
+        gan = build_gan(g, 96, seed=0, dp_noise_seed=noise_seed)
+        gan.train_step(data)
+        return np.concatenate([v.numpy().ravel() for v in gan.critic.trainable_variables])
+
+    noisy_a, noisy_b = critic_after_step(1.0, 1), critic_after_step(1.0, 2)
+    assert np.abs(noisy_a - noisy_b).max() > 1e-6
+    np.testing.assert_allclose(critic_after_step(1e-9, 1), critic_after_step(1e-9, 2), atol=1e-6)

@@ -232,6 +232,8 @@ class DPWGANGP(WGANGP):
         self.noise_multiplier = noise_multiplier
         self.expected_batch = expected_batch
         self.noise_seed = noise_seed
+        # only a spectral-normalised critic has a (data-independent) update to run per step
+        self.spectral = any(isinstance(layer, keras.layers.SpectralNormalization) for layer in self.critic.layers)
 
     def _example_losses(self, real, fake, eps):
         from tf_vesselgan.training.dp import wgan_critic_losses
@@ -250,7 +252,8 @@ class DPWGANGP(WGANGP):
             real = self._augment(reals[i], 2 * i)
             fake = self._augment(self._fake(self._noise(2 * i, b)), 2 * i + 1)
             eps = self._random(2 * i + 1, b, [1, 1, 1], "uniform")
-            self.critic(real[:1], training=True)  # spectral norm update (data-independent)
+            if self.spectral:
+                self.critic(real[:1], training=True)  # the power iteration's update, not a training pass
             losses, grads = per_example_gradients(self._example_losses, self.critic.trainable_variables,
                                                   (real, fake, eps))
             seed = tf.stack([tf.constant(self.noise_seed, tf.int64), tf.cast(self.d_optimizer.iterations, tf.int64)])
