@@ -139,6 +139,10 @@ def test_the_dp_critic_update_adds_seeded_noise_and_nothing_else_varies():
         gan.train_step(data)
         return np.concatenate([v.numpy().ravel() for v in gan.critic.trainable_variables])
 
+    empty = (pairs[:3], tf.constant([0, 3], tf.int32))  # a Poisson sample may draw nobody
+    gan = build_gan(GANConfig(arch="wgan-gp", width=0.03, n_critic=2, batch_size=3, label_threshold=0.2,
+                              dp=DPConfig()), 96, seed=0, dp_noise_seed=5)
+    assert np.isfinite(float(gan.train_step(empty)["g_loss"]))
     noisy_a, noisy_b = critic_after_step(1.0, 1), critic_after_step(1.0, 2)
     assert np.abs(noisy_a - noisy_b).max() > 1e-6
     np.testing.assert_allclose(critic_after_step(1e-9, 1), critic_after_step(1e-9, 2), atol=1e-6)

@@ -254,8 +254,12 @@ class DPWGANGP(WGANGP):
             eps = self._random(2 * i + 1, b, [1, 1, 1], "uniform")
             if self.spectral:
                 self.critic(real[:1], training=True)  # the power iteration's update, not a training pass
-            losses, grads = per_example_gradients(self._example_losses, self.critic.trainable_variables,
-                                                  (real, fake, eps))
+            variables = self.critic.trainable_variables
+            # a Poisson sample can be empty; then the update is the noise alone (the loop that
+            # pfor falls back to cannot stack zero per-example gradients)
+            losses, grads = tf.cond(
+                b > 0, lambda: per_example_gradients(self._example_losses, variables, (real, fake, eps)),
+                lambda: (tf.zeros([0]), [tf.zeros([0, *v.shape]) for v in variables]))
             seed = tf.stack([tf.constant(self.noise_seed, tf.int64), tf.cast(self.d_optimizer.iterations, tf.int64)])
             grads, norms = clip_sum_noise(grads, self.l2_clip, self.noise_multiplier, self.expected_batch, seed)
             self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
