@@ -1,5 +1,11 @@
 """Stages of an experiment, run in order; a stage whose output folder carries a
-completion marker for the same config is skipped, so an interrupted run resumes.
+completion marker for the same inputs is skipped, so an interrupted run resumes.
+
+A stage's inputs are what it reads: its config sections, the seed, the data folder and
+the input keys of the stages it consumes. Changing the GAN's budget thus redoes the GANs
+and everything made from their samples, but not the patches, the real-patch U-net or its
+evaluation. Markers written before stages had input keys carry only the whole config's
+hash and still count while that hash matches.
 """
 from __future__ import annotations
 
@@ -23,13 +29,27 @@ class Stage:
     name: str
     folder: Path
     action: object  # callable() -> None, writes into `folder`
+    inputs: str | None = None  # `inputs_key` of what the stage reads; None: the whole config
 
     def done(self, key: str) -> bool:
+        """Complete for these inputs (or, for an older marker or a stage without input
+        key, for this whole-config `key`)."""
         m = self.folder / MARKER
-        return m.exists() and json.loads(m.read_text()).get("config") == key
+        if not m.exists():
+            return False
+        marker = json.loads(m.read_text())
+        if self.inputs is not None and marker.get("inputs") is not None:
+            return marker["inputs"] == self.inputs
+        return marker.get("config") == key
 
     def mark(self, key: str, seconds: float) -> None:
-        (self.folder / MARKER).write_text(json.dumps({"stage": self.name, "config": key, "seconds": seconds}))
+        (self.folder / MARKER).write_text(json.dumps({"stage": self.name, "config": key, "inputs": self.inputs,
+                                                      "seconds": seconds}))
+
+
+def inputs_key(*parts) -> str:
+    """Hash of a stage's inputs: config sections, values, paths, upstream input keys."""
+    return config_hash([str(p) if isinstance(p, Path) else p for p in parts])
 
 
 def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = None) -> list[Stage]:
@@ -40,19 +60,28 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     if st.curve_minutes and not cfg.gan.snapshot_every:
         raise UserError("study.curve_minutes needs gan.snapshot_every > 0 (the curve samples snapshots)")
     stages = _data_stages(cfg, data, at)
-    for arm, arm_cfg in arms.items():
-        stages += _gan_stages(arm_cfg, at, arm)
+    patches = stages[-1].inputs
+    made = {arm: _gan_stages(arm_cfg, at, arm, patches) for arm, arm_cfg in arms.items()}
+    stages += [s for pair in made.values() for s in pair]
     if st.kind == "transfer":
         return stages + _transfer_plan(cfg, out, at.patches, second)
-    unets = {Layout.unet_name("real"): ("real", None)}
+    gans, samples = {arm: pair[0].inputs for arm, pair in made.items()}, {arm: pair[1].inputs for arm, pair in made.items()}
+    unets = {Layout.unet_name("real"): ("real", None, None)}
     train = "synthetic" if st.kind == "anonymization" else "both"
-    unets.update({Layout.unet_name(train, arm): (train, at.samples(arm)) for arm in arms})
-    stages += [Stage(f"unet {name}", at.unet(name), partial(_unet, cfg, at, name, *how)) for name, how in unets.items()]
-    stages += [Stage(f"evaluate {name} on {split}", at.evaluation(name, split), partial(_evaluate, at, data, name, split))
+    unets.update({Layout.unet_name(train, arm): (train, at.samples(arm), samples[arm]) for arm in arms})
+    keys = {name: inputs_key("unet", patches, cfg.unet, cfg.seed, train_on, drawn)
+            for name, (train_on, _, drawn) in unets.items()}
+    real = keys[Layout.unet_name("real")]
+    stages += [Stage(f"unet {name}", at.unet(name), partial(_unet, cfg, at, name, train_on, folder), keys[name])
+               for name, (train_on, folder, _) in unets.items()]
+    stages += [Stage(f"evaluate {name} on {split}", at.evaluation(name, split), partial(_evaluate, at, data, name, split),
+                     inputs_key("evaluate", keys[name], split, data.resolve()))
                for name in unets for split in SPLITS]
-    stages.append(Stage("fid", at.fid, partial(_fid, cfg, out)))
+    stages.append(Stage("fid", at.fid, partial(_fid, cfg, out),
+                        inputs_key("fid", patches, real, samples, st.fid_samples, cfg.seed)))
     if st.privacy:
-        stages += [Stage(f"privacy {arm}", at.privacy(arm), partial(_privacy, cfg, out, arm)) for arm in arms]
+        stages += [Stage(f"privacy {arm}", at.privacy(arm), partial(_privacy, cfg, out, arm),
+                         inputs_key("privacy", gans[arm], patches, real, st.n_samples, cfg.seed)) for arm in arms]
     if st.kind == "anonymization":
         stages += _curve_plan(cfg, out, data)
     return stages
@@ -66,10 +95,12 @@ def _data_stages(cfg: ExperimentConfig, data: Path, at: Layout) -> list[Stage]:
     from tf_vesselgan.data.build import build_patches
 
     stages = []
+    source = data.resolve()
     if cfg.study.phantom_cases:
-        stages.append(Stage("phantom", at.phantom, partial(_phantom, cfg, at.phantom)))
+        source = inputs_key("phantom", cfg.study.phantom_cases, cfg.seed)
+        stages.append(Stage("phantom", at.phantom, partial(_phantom, cfg, at.phantom), source))
     stages.append(Stage("patches", at.patches, partial(build_patches, data, at.patches, cfg, overwrite=True,
-                                                       progress=False)))
+                                                       progress=False), inputs_key("patches", cfg.data, cfg.seed, source)))
     return stages
 
 
@@ -80,11 +111,15 @@ def _phantom(cfg: ExperimentConfig, folder: Path) -> None:
     write_phantom_dataset(folder, cases=cfg.study.phantom_cases, seed=cfg.seed)
 
 
-def _gan_stages(arm_cfg: ExperimentConfig, at: Layout, arm: str) -> list[Stage]:
+def _gan_stages(arm_cfg: ExperimentConfig, at: Layout, arm: str, patches: str) -> list[Stage]:
     """Training and sampling of one study arm (a GAN, with or without DP), whose own
-    config is `arm_cfg`."""
-    return [Stage(f"gan {arm}", at.gan(arm), partial(_gan, arm_cfg, at, arm)),
-            Stage(f"samples {arm}", at.samples(arm), partial(_samples, arm_cfg, at, arm))]
+    config is `arm_cfg`, from the patches of input key `patches`."""
+    g = arm_cfg.gan
+    scorer_lr = arm_cfg.unet.learning_rate if g.quality_score == "gan_train" else None  # its U-net's
+    trained = inputs_key("gan", patches, g, arm_cfg.seed, scorer_lr)
+    return [Stage(f"gan {arm}", at.gan(arm), partial(_gan, arm_cfg, at, arm), trained),
+            Stage(f"samples {arm}", at.samples(arm), partial(_samples, arm_cfg, at, arm),
+                  inputs_key("samples", trained, arm_cfg.study.n_samples, arm_cfg.seed))]
 
 
 def _gan(arm_cfg: ExperimentConfig, at: Layout, arm: str) -> None:

@@ -1,0 +1,77 @@
+"""Stage input keys: a change redoes the stages that read it and only those; markers
+written before stages had input keys still count while the whole config is unchanged."""
+import json
+from pathlib import Path
+
+import yaml
+
+from tf_vesselgan.config import config_hash, from_dict
+from tf_vesselgan.experiments.runner import MARKER, Stage, plan
+
+STUDY = {"name": "keys", "seed": 3, "data": {"n_vessel": 20, "n_random": 20},
+         "gan": {"width": 0.03, "batch_size": 4, "epochs": 1, "steps_per_epoch": 2},
+         "unet": {"width": 0.125, "batch_size": 8, "epochs": 1, "steps_per_epoch": 2},
+         "study": {"kind": "anonymization", "gans": ["wgan-gp-sn", "dcgan"], "n_samples": 64}}
+
+
+def _inputs(change: dict, tmp_path) -> dict[str, str]:
+    mapping = json.loads(json.dumps(STUDY))
+    for section, values in change.items():
+        mapping[section].update(values)
+    stages = plan(from_dict(mapping), tmp_path / "data", tmp_path / "out")
+    return {s.name: s.inputs for s in stages}
+
+
+def _redone(change: dict, tmp_path) -> set[str]:
+    before, after = _inputs({}, tmp_path), _inputs(change, tmp_path)
+    assert set(before) == set(after) and None not in before.values()
+    return {name for name in before if before[name] != after[name]}
+
+
+def test_a_longer_gan_budget_keeps_the_patches_and_the_real_unet(tmp_path):
+    redone = _redone({"gan": {"max_seconds": 900}}, tmp_path)
+    assert redone == {"gan wgan-gp-sn", "gan dcgan", "samples wgan-gp-sn", "samples dcgan",
+                      "unet synthetic_wgan-gp-sn", "unet synthetic_dcgan", "fid", "privacy wgan-gp-sn",
+                      "privacy dcgan"} | {f"evaluate synthetic_{a} on {s}" for a in ("wgan-gp-sn", "dcgan")
+                                          for s in ("val", "test")}
+
+
+def test_a_unet_change_keeps_the_gans_and_their_samples(tmp_path):
+    redone = _redone({"unet": {"epochs": 2}}, tmp_path)
+    assert not any(name.startswith(("patches", "gan ", "samples ")) for name in redone)
+    assert "unet real" in redone and "evaluate real on test" in redone and "fid" in redone
+    assert "privacy dcgan" in redone  # its features come from the real U-net
+
+
+def test_a_data_change_or_a_new_seed_redoes_everything(tmp_path):
+    everything = set(_inputs({}, tmp_path))
+    assert _redone({"data": {"n_vessel": 21}}, tmp_path) == everything
+    assert _redone({"study": {}}, tmp_path) == set()
+    mapping = dict(STUDY, seed=4)
+    seeded = {s.name: s.inputs for s in plan(from_dict(mapping), tmp_path / "data", tmp_path / "out")}
+    assert all(seeded[name] != key for name, key in _inputs({}, tmp_path).items())
+
+
+def test_only_the_gan_arm_whose_override_changed_is_redone(tmp_path):
+    redone = _redone({"study": {"gan_overrides": {"dcgan": {"batch_size": 8}}}}, tmp_path)
+    assert "gan dcgan" in redone and "gan wgan-gp-sn" not in redone and "unet synthetic_wgan-gp-sn" not in redone
+
+
+def test_markers_with_and_without_input_keys(tmp_path):
+    stage = Stage("unet real", tmp_path, None, inputs="abc")
+    assert not stage.done("whole")
+    stage.mark("whole", 1.0)
+    assert stage.done("whole") and stage.done("another whole config")  # its inputs did not change
+    assert not Stage("unet real", tmp_path, None, inputs="abd").done("whole")
+    (tmp_path / MARKER).write_text(json.dumps({"stage": "unet real", "config": "whole", "seconds": 1.0}))
+    assert stage.done("whole") and not stage.done("another whole config")  # an older marker
+    assert Stage("fid", tmp_path, None).done("whole")  # a stage without input key
+
+
+def test_the_cpu_study_configs_give_every_anonymization_stage_an_input_key():
+    root = Path(__file__).resolve().parents[2] / "experiments" / "cpu"
+    for path in root.glob("*.yaml"):
+        cfg = from_dict(yaml.safe_load(path.read_text()), str(path))
+        stages = [s for s in plan(cfg, root, root / "out") if not s.name.startswith("curve ")]
+        assert all(s.inputs for s in stages), path
+        assert config_hash(cfg)  # the whole-config key still exists for older markers
