@@ -65,6 +65,8 @@ def test_markers_with_and_without_input_keys(tmp_path):
     assert not Stage("unet real", tmp_path, None, inputs="abd").done("whole")
     (tmp_path / MARKER).write_text(json.dumps({"stage": "unet real", "config": "whole", "seconds": 1.0}))
     assert stage.done("whole") and not stage.done("another whole config")  # an older marker
+    stage.upgrade("whole")  # a rerun with the same config adds the input key ...
+    assert stage.done("another whole config") and json.loads((tmp_path / MARKER).read_text())["seconds"] == 1.0
     assert Stage("fid", tmp_path, None).done("whole")  # a stage without input key
 
 

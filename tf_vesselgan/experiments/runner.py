@@ -5,7 +5,7 @@ A stage's inputs are what it reads: its config sections, the seed, the data fold
 the input keys of the stages it consumes. Changing the GAN's budget thus redoes the GANs
 and everything made from their samples, but not the patches, the real-patch U-net or its
 evaluation. Markers written before stages had input keys carry only the whole config's
-hash and still count while that hash matches.
+hash; they still count while that hash matches, and such a rerun adds the input key.
 """
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ class Stage:
         if self.inputs is not None and marker.get("inputs") is not None:
             return marker["inputs"] == self.inputs
         return marker.get("config") == key
+
+    def upgrade(self, key: str) -> None:
+        """Adds the input key to a complete stage's older marker (whole-config hash only),
+        so that later config changes are judged by what this stage reads."""
+        m = self.folder / MARKER
+        marker = json.loads(m.read_text())
+        if self.inputs is not None and marker.get("inputs") is None:
+            self.mark(key, marker.get("seconds", 0.0))
 
     def mark(self, key: str, seconds: float) -> None:
         (self.folder / MARKER).write_text(json.dumps({"stage": self.name, "config": key, "inputs": self.inputs,
@@ -253,6 +261,7 @@ def run_experiment(config_path, data=None, out=None, log=print, transfer_data=No
     t_all = time.perf_counter()
     for i, stage in enumerate(stages, 1):
         if stage.done(key):
+            stage.upgrade(key)
             log(f"[{i}/{len(stages)}] {stage.name}: complete, skipped")
             continue
         log(f"[{i}/{len(stages)}] {stage.name} -> {stage.folder}")
