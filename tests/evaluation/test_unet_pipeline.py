@@ -170,3 +170,20 @@ def test_tune_runs_three_trials_and_resumes(tiny, cli, tmp_path):
     assert {p: p.stat().st_mtime for p in (out / "tuner").rglob("trial.json")} == mtimes  # no trial redone
     assert (out / "final" / "unet.keras").exists()
     assert json.loads((out / "final" / "run.json").read_text())["learning_rate"] == pytest.approx(best["learning_rate"])
+
+
+def test_validation_pass_knows_its_length(tiny, tmp_path):
+    """Keras warned "Your input ran out of data" after every validation pass over the
+    (unknown-length) validation TFRecords; the pass now has a known number of batches."""
+    import warnings
+
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.training.unet_trainer import train_unet
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = train_unet("real", tiny / "patches", tmp_path / "u", load_config(tiny / "cfg.yaml"), verbose=0)
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
+    history = list(csv.DictReader(open(tmp_path / "u" / "history.csv")))
+    assert history and all(float(r["val_dice_metric"]) == pytest.approx(float(r["val_dice_metric"])) for r in history)
+    assert summary["best_val_dice"] == pytest.approx(max(float(r["val_dice_metric"]) for r in history))

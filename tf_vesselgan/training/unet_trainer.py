@@ -99,6 +99,8 @@ def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, n
     if manifest["counts"].get("val", 0) > 0:
         val = make_dataset(patches_dir, "val", batch_size=u.batch_size, mode="unet", shuffle=False,
                            normalization=norm, drop_remainder=False)
+        # a known length: Keras otherwise reads to the end and warns "input ran out of data"
+        val = val.apply(tf.data.experimental.assert_cardinality(-(-manifest["counts"]["val"] // u.batch_size)))
     return ds, val, sum(counts), steps
 
 
