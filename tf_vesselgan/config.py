@@ -68,11 +68,15 @@ class DPConfig:
     the training patches (inclusion probability batch_size / N), per-example gradients
     clipped to L2 norm `l2_clip`, Gaussian noise of std noise_multiplier · l2_clip."""
 
-    noise_multiplier: float = _opt(1.0, 0.0, 1e4)  # > 0
+    # > 0, or 'auto': the smallest σ (to 0.001) with which `planned_updates` critic
+    # updates stay within target_epsilon (a sweep over ε then spends each target in the
+    # same number of updates, instead of a fixed σ whose larger targets a budget never reaches)
+    noise_multiplier: float | str = _opt(1.0, 0.0, 1e4)
     l2_clip: float = _opt(1.0, 0.0, 1e6)  # > 0
     delta: float = _opt(1e-5, 0.0, 1.0)  # in (0, 1)
     # training stops before ε would exceed this; None = no stop (ε is still logged)
     target_epsilon: float | None = _opt(None, 0.0, 1e6)
+    planned_updates: int | None = _opt(None, 1, 10**9)  # for noise_multiplier: auto
 
 
 @dataclass(frozen=True)
@@ -352,12 +356,21 @@ def _check(obj, prefix: str, source: str) -> None:
 
 
 def _check_dp(dp: DPConfig, prefix: str, source: str) -> None:
-    for key, value in (("noise_multiplier", dp.noise_multiplier), ("l2_clip", dp.l2_clip),
+    auto = dp.noise_multiplier == "auto"
+    if isinstance(dp.noise_multiplier, str) and not auto:
+        raise ConfigError(f"{source}: key '{prefix}.noise_multiplier': expected a number > 0 or 'auto', "
+                          f"got {dp.noise_multiplier!r}")
+    for key, value in (("noise_multiplier", None if auto else dp.noise_multiplier), ("l2_clip", dp.l2_clip),
                        ("target_epsilon", dp.target_epsilon)):
         if value is not None and value <= 0:
             raise ConfigError(f"{source}: key '{prefix}.{key}': must be > 0, got {value!r}")
     if not 0 < dp.delta < 1:
         raise ConfigError(f"{source}: key '{prefix}.delta': must be in (0, 1), got {dp.delta!r}")
+    if auto and dp.planned_updates is None:  # its target_epsilon may come from study.dp_epsilons
+        raise ConfigError(f"{source}: key '{prefix}.noise_multiplier': 'auto' needs planned_updates "
+                          "(the critic updates the target ε must allow)")
+    if not auto and dp.planned_updates is not None:
+        raise ConfigError(f"{source}: key '{prefix}.planned_updates': only with noise_multiplier: auto")
 
 
 def _check_dp_gan(g: GANConfig, prefix: str, source: str) -> None:
@@ -479,7 +492,7 @@ def to_dict(cfg) -> dict:
 # Keys added after run folders and study stages were recorded under the older hashes:
 # left out of `config_hash` while at these defaults, so an upgrade does not redo (or, for a
 # U-net stage, delete and retrain) finished work whose config did not change.
-LATER_DEFAULTS = {"GANConfig": {"dp": None}, "StudyConfig": {"dp_epsilons": []}}
+LATER_DEFAULTS = {"GANConfig": {"dp": None}, "StudyConfig": {"dp_epsilons": []}, "DPConfig": {"planned_updates": None}}
 
 
 def config_hash(cfg) -> str:

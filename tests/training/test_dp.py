@@ -146,3 +146,19 @@ def test_the_dp_critic_update_adds_seeded_noise_and_nothing_else_varies():
     noisy_a, noisy_b = critic_after_step(1.0, 1), critic_after_step(1.0, 2)
     assert np.abs(noisy_a - noisy_b).max() > 1e-6
     np.testing.assert_allclose(critic_after_step(1e-9, 1), critic_after_step(1e-9, 2), atol=1e-6)
+
+
+def test_calibrated_noise_is_the_smallest_that_keeps_the_planned_updates_within_the_target():
+    from tf_vesselgan.training.dp import noise_for
+
+    q, delta = 32 / 4000, 1e-5
+    sigmas = {}
+    for target in (10.0, 3.0, 1.0):
+        for updates in (500, 3000):
+            s = noise_for(target, q, updates, delta)
+            assert epsilon_spent(q, s, updates, delta) <= target < epsilon_spent(q, s - 2e-3, updates, delta)
+            sigmas[target, updates] = s
+    assert sigmas[10.0, 3000] < sigmas[3.0, 3000] < sigmas[1.0, 3000]  # less privacy, less noise
+    assert sigmas[1.0, 500] < sigmas[1.0, 3000]  # more updates, more noise
+    with pytest.raises(ValueError, match="no noise multiplier"):
+        noise_for(1e-6, q, 3000, delta, limit=8.0)

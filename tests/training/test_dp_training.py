@@ -104,6 +104,11 @@ def test_a_run_without_dp_says_so(patches, cli, tmp_path):
     ("{}", "  label_threshold: auto\n", "not differentially private"),
     ("{}", "  strategy: mirrored\n", "one device"),
     ("{noise_multiplier: 0.5, target_epsilon: 1.0e-4}", "", "allows no training step"),
+    ("{noise_multiplier: loud}", "", "a number > 0 or 'auto'"),
+    ("{noise_multiplier: auto, target_epsilon: 3.0}", "", "'auto' needs planned_updates"),
+    ("{noise_multiplier: auto, planned_updates: 10}", "", "'auto' needs a target_epsilon"),
+    ("{noise_multiplier: 1.0, planned_updates: 10}", "", "only with noise_multiplier: auto"),
+    ("{noise_multiplier: auto, target_epsilon: 3.0, planned_updates: 0}", "", "planned_updates"),
 ])
 def test_bad_dp_configs_are_refused_with_one_line_and_nothing_written(patches, cli, tmp_path, dp, extra, message):
     cfg = tmp_path / "bad.yaml"
@@ -120,3 +125,30 @@ def test_dcgan_flag_on_a_dp_config_is_refused(patches, cli, tmp_path):
     code, _, err = cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", tmp_path / "r",
                        "--config", cfg)
     assert code == 2 and "batch norm" in err and not (tmp_path / "r").exists()
+
+
+def test_auto_noise_spends_the_target_in_the_planned_updates(patches, cli, tmp_path):
+    import yaml
+
+    from tf_vesselgan.data.build import read_manifest
+    from tf_vesselgan.training.dp import epsilon_spent, noise_for
+
+    q = 4 / read_manifest(patches / "patches")["counts"]["train"]
+    cfg = dp_yaml(tmp_path, "{noise_multiplier: auto, delta: 1.0e-5, target_epsilon: 2.0, planned_updates: 8}")
+    run = tmp_path / "run"
+    code, _, err = cli("train-gan", "--patches", patches / "patches", "--out", run, "--config", cfg, "--epochs", "1")
+    assert code == 0, err
+    sigma = yaml.safe_load((run / "config.yaml").read_text())["gan"]["dp"]["noise_multiplier"]
+    assert sigma == pytest.approx(noise_for(2.0, q, 8, 1e-5), abs=2e-6)
+    dp = json.loads((run / "run.json").read_text())["dp"]
+    assert dp["noise_multiplier"] == sigma and dp["max_critic_updates"] >= 8
+    assert epsilon_spent(q, sigma, 8, 1e-5) <= 2.0 < epsilon_spent(q, sigma, 9, 1e-5) + 0.05
+    code, _, err = cli("train-gan", "--patches", patches / "patches", "--out", run, "--resume", "--epochs", "2")
+    assert code == 0, err
+    assert json.loads((run / "run.json").read_text())["dp"]["critic_updates"] == 8
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.training.gan_trainer import calibrated_dp_noise, check_resumable
+
+    again = calibrated_dp_noise(load_config(cfg), read_manifest(patches / "patches"))
+    assert again.gan.dp.noise_multiplier == sigma  # a study resuming with 'auto' calibrates to the same σ
+    check_resumable(run, again, read_manifest(patches / "patches"))

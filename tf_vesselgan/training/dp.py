@@ -124,6 +124,24 @@ def steps_within(target_epsilon: float, sampling_probability: float, noise_multi
     return lo
 
 
+def noise_for(target_epsilon: float, sampling_probability: float, steps: int, delta: float,
+              tolerance: float = 1e-3, limit: float = 1e4) -> float:
+    """The smallest noise multiplier, to `tolerance`, with which `steps` Poisson-sampled
+    Gaussian steps spend at most `target_epsilon` (bisection; ε falls as σ grows)."""
+    lo, hi = 0.0, 1.0
+    while epsilon_spent(sampling_probability, hi, steps, delta) > target_epsilon:
+        lo, hi = hi, hi * 2
+        if hi > limit:
+            raise ValueError(f"no noise multiplier up to {limit:g} keeps {steps} steps within ε = {target_epsilon:g}")
+    while hi - lo > tolerance:
+        mid = (lo + hi) / 2
+        if epsilon_spent(sampling_probability, mid, steps, delta) <= target_epsilon:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def poisson_batches(pairs: np.ndarray, sampling_probability: float, updates_per_step: int, seed: int,
                     first_step: int = 0) -> tf.data.Dataset:
     """Real pairs for DP training: per step, `updates_per_step` Poisson samples of `pairs`

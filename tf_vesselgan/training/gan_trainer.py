@@ -6,6 +6,7 @@ history.csv, and generator.keras when training completes.
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import signal
 import sys
@@ -138,6 +139,7 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
         UserError: missing patches, existing run without --resume, bad config.
     """
     manifest = read_manifest(patches_dir)
+    cfg = calibrated_dp_noise(cfg, manifest)
     strategy = _checked_strategy(out, cfg, resume, manifest)
     t = _restore(patches_dir, out, cfg, resume, strategy, manifest)
     clock, budget_left = _clock_at(read_status(t.run), t.initial_epoch, t.cfg.gan.max_seconds)
@@ -294,6 +296,26 @@ def _training_dataset(patches_dir, g: GANConfig, seed: int, manifest: dict) -> t
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options)
+
+
+def calibrated_dp_noise(cfg: ExperimentConfig, manifest: dict) -> ExperimentConfig:
+    """`cfg` with gan.dp.noise_multiplier 'auto' replaced by the smallest σ that keeps
+    gan.dp.planned_updates critic updates within the target ε at these patches' sampling
+    probability (it depends on nothing private: batch size and patch count); recorded
+    in the run's config.yaml as that number."""
+    from tf_vesselgan.training.dp import noise_for
+
+    dp = cfg.gan.dp
+    if dp is None or dp.noise_multiplier != "auto":
+        return cfg
+    if dp.target_epsilon is None:
+        raise UserError("gan.dp.noise_multiplier: 'auto' needs a target_epsilon to calibrate to")
+    n = manifest["counts"]["train"]
+    if n < 1:
+        raise UserError("gan.dp: no training patches")
+    sigma = noise_for(dp.target_epsilon, min(1.0, cfg.gan.batch_size / n), dp.planned_updates, dp.delta)
+    dp = dataclasses.replace(dp, noise_multiplier=math.ceil(sigma * 1e6) / 1e6, planned_updates=None)  # never below
+    return dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, dp=dp))
 
 
 def dp_steps_possible(g: GANConfig, manifest: dict) -> int | None:
