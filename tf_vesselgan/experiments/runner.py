@@ -73,7 +73,8 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     stages += [s for pair in made.values() for s in pair]
     if st.kind == "transfer":
         return stages + _transfer_plan(cfg, out, at.patches, second)
-    gans, samples = {arm: pair[0].inputs for arm, pair in made.items()}, {arm: pair[1].inputs for arm, pair in made.items()}
+    gans = {arm: pair[0].inputs for arm, pair in made.items()}
+    samples = {arm: pair[1].inputs for arm, pair in made.items()}
     unets = {Layout.unet_name("real"): ("real", None, None)}
     train = "synthetic" if st.kind == "anonymization" else "both"
     unets.update({Layout.unet_name(train, arm): (train, at.samples(arm), samples[arm]) for arm in arms})
@@ -82,7 +83,8 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     real = keys[Layout.unet_name("real")]
     stages += [Stage(f"unet {name}", at.unet(name), partial(_unet, cfg, at, name, train_on, folder), keys[name])
                for name, (train_on, folder, _) in unets.items()]
-    stages += [Stage(f"evaluate {name} on {split}", at.evaluation(name, split), partial(_evaluate, at, data, name, split),
+    stages += [Stage(f"evaluate {name} on {split}", at.evaluation(name, split),
+                     partial(_evaluate, at, data, name, split),
                      inputs_key("evaluate", keys[name], split, data.resolve()))
                for name in unets for split in SPLITS]
     stages.append(Stage("fid", at.fid, partial(_fid, cfg, out),
@@ -107,8 +109,8 @@ def _data_stages(cfg: ExperimentConfig, data: Path, at: Layout) -> list[Stage]:
     if cfg.study.phantom_cases:
         source = inputs_key("phantom", cfg.study.phantom_cases, cfg.seed)
         stages.append(Stage("phantom", at.phantom, partial(_phantom, cfg, at.phantom), source))
-    stages.append(Stage("patches", at.patches, partial(build_patches, data, at.patches, cfg, overwrite=True,
-                                                       progress=False), inputs_key("patches", cfg.data, cfg.seed, source)))
+    build = partial(build_patches, data, at.patches, cfg, overwrite=True, progress=False)
+    stages.append(Stage("patches", at.patches, build, inputs_key("patches", cfg.data, cfg.seed, source)))
     return stages
 
 
