@@ -109,6 +109,7 @@ def test_a_run_without_dp_says_so(patches, cli, tmp_path):
     ("{noise_multiplier: auto, planned_updates: 10}", "", "'auto' needs a target_epsilon"),
     ("{noise_multiplier: 1.0, planned_updates: 10}", "", "only with noise_multiplier: auto"),
     ("{noise_multiplier: auto, target_epsilon: 3.0, planned_updates: 0}", "", "planned_updates"),
+    ("{noise_multiplier: auto, target_epsilon: 1.0e-9, planned_updates: 100000}", "", "no noise multiplier up to"),
 ])
 def test_bad_dp_configs_are_refused_with_one_line_and_nothing_written(patches, cli, tmp_path, dp, extra, message):
     cfg = tmp_path / "bad.yaml"

@@ -313,7 +313,10 @@ def calibrated_dp_noise(cfg: ExperimentConfig, manifest: dict) -> ExperimentConf
     n = manifest["counts"]["train"]
     if n < 1:
         raise UserError("gan.dp: no training patches")
-    sigma = noise_for(dp.target_epsilon, min(1.0, cfg.gan.batch_size / n), dp.planned_updates, dp.delta)
+    try:
+        sigma = noise_for(dp.target_epsilon, min(1.0, cfg.gan.batch_size / n), dp.planned_updates, dp.delta)
+    except ValueError as exc:  # a target no noise can meet: a config problem, not a crash
+        raise UserError(f"gan.dp.noise_multiplier: auto: {exc}") from None
     dp = dataclasses.replace(dp, noise_multiplier=math.ceil(sigma * 1e6) / 1e6, planned_updates=None)  # never below
     return dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, dp=dp))
 
