@@ -57,6 +57,25 @@ def test_only_the_gan_arm_whose_override_changed_is_redone(tmp_path):
     assert "gan dcgan" in redone and "gan wgan-gp-sn" not in redone and "unet synthetic_wgan-gp-sn" not in redone
 
 
+def test_a_curve_point_is_redone_only_when_its_gan_or_what_it_trains_changes(tmp_path):
+    curve = {"gan": {"snapshot_every": 1}, "study": {"curve_minutes": [1, 2]}}
+
+    def keys(gan=None, study=None, unet=None):
+        change = {"gan": dict(curve["gan"], **(gan or {})), "study": dict(curve["study"], **(study or {}))}
+        return {n: k for n, k in _inputs(dict(change, unet=unet or {}), tmp_path).items() if n.startswith("curve ")}
+
+    base = keys()
+    assert set(base) == {f"curve {a} at {t} min" for a in ("wgan-gp-sn", "dcgan") for t in (1, 2)}
+    assert all(base.values()) and len(set(base.values())) == 4
+    more = keys(study={"curve_minutes": [1, 2, 3], "fid_samples": 500})
+    assert {n: more[n] for n in base} != base  # the points' FID reads fid_samples
+    more = keys(study={"curve_minutes": [1, 2, 3]})
+    assert {n: more[n] for n in base} == base and "curve dcgan at 3 min" in more  # a new point, the rest kept
+    dcgan = keys(study={"gan_overrides": {"dcgan": {"batch_size": 8}}})
+    assert {n for n in base if base[n] != dcgan[n]} == {"curve dcgan at 1 min", "curve dcgan at 2 min"}
+    assert all(base[n] != k for n, k in keys(unet={"epochs": 2}).items())
+
+
 def test_markers_with_and_without_input_keys(tmp_path):
     stage = Stage("unet real", tmp_path, None, inputs="abc")
     assert not stage.done("whole")
@@ -70,10 +89,9 @@ def test_markers_with_and_without_input_keys(tmp_path):
     assert Stage("fid", tmp_path, None).done("whole")  # a stage without input key
 
 
-def test_the_cpu_study_configs_give_every_anonymization_stage_an_input_key():
+def test_the_cpu_study_configs_give_every_stage_an_input_key():
     root = Path(__file__).resolve().parents[2] / "experiments" / "cpu"
     for path in root.glob("*.yaml"):
         cfg = from_dict(yaml.safe_load(path.read_text()), str(path))
-        stages = [s for s in plan(cfg, root, root / "out") if not s.name.startswith("curve ")]
-        assert all(s.inputs for s in stages), path
+        assert all(s.inputs for s in plan(cfg, root, root / "out")), path
         assert config_hash(cfg)  # the whole-config key still exists for older markers

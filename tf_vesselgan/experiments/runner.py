@@ -93,7 +93,8 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
         stages += [Stage(f"privacy {arm}", at.privacy(arm), partial(_privacy, cfg, out, arm),
                          inputs_key("privacy", gans[arm], patches, real, st.n_samples, cfg.seed)) for arm in arms]
     if st.kind == "anonymization":
-        stages += _curve_plan(cfg, out, data)
+        stages += _curve_plan(cfg, out, data, gans, inputs_key("curve", patches, real, cfg.unet, st.n_samples,
+                                                               st.fid_samples, cfg.seed, data.resolve()))
     return stages
 
 
@@ -172,13 +173,16 @@ def _evaluate(at: Layout, data: Path, name: str, split: str) -> None:
     run_segmentation(at.unet(name), data, split, folder, evaluate=True, overwrite=True, progress=False)
 
 
-def _curve_plan(cfg: ExperimentConfig, out: Path, data: Path) -> list[Stage]:
-    """One stage per (GAN, curve minute): sample that snapshot, train and score a U-net."""
+def _curve_plan(cfg: ExperimentConfig, out: Path, data: Path, gans: dict[str, str], shared: str) -> list[Stage]:
+    """One stage per (GAN, curve minute): sample that snapshot, train and score a U-net.
+    A point reads its GAN's run (input key `gans[arch]`) and what all points share
+    (`shared`: patches, real U-net, U-net config, sample counts, seed, data folder)."""
     from tf_vesselgan.experiments.curve import curve_point, curve_points
 
     at = Layout(out)
     return [Stage(f"curve {arch} at {t:g} min", at.curve(arch, t),
-                  partial(curve_point, cfg, out, data, arch, t, at.curve(arch, t)))
+                  partial(curve_point, cfg, out, data, arch, t, at.curve(arch, t)),
+                  inputs_key("curve point", gans[arch], t, shared))
             for arch, arch_cfg in study_arms(cfg).items() for t in curve_points(cfg, arch_cfg)]
 
 
