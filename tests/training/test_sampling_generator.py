@@ -80,3 +80,29 @@ def test_signed_label_coding_reaches_the_critic_as_plus_minus_one():
     np.testing.assert_array_equal(unit, pairs)
     np.testing.assert_array_equal(signed[..., 0], pairs[..., 0])
     assert set(np.unique(signed[..., 1])) == {-1.0, 1.0} and signed[0, 1, 1, 1] == 1.0
+
+
+def test_label_blur_joins_isolated_label_pixels_and_keeps_the_image(tmp_path):
+    import dataclasses
+
+    import keras
+    from scipy import ndimage
+
+    from tf_vesselgan.training.finalize import finalize_generator
+
+    gen = build_generator(16, 0.03, 96)
+    z = tf.random.stateless_normal([8, 16], seed=[0, 2])
+    cfg = GANConfig(arch="dcgan", width=0.03, label_threshold="auto", sample_bn="moving")
+    plain, _, _ = finalize_generator(gen, cfg, seed=0, real_fraction=0.01)
+    blurred, thr, info = finalize_generator(gen, dataclasses.replace(cfg, label_blur=1.0), seed=0, real_fraction=0.01)
+    assert info["label_blur"] == 1.0
+    a, b = plain(z, training=False).numpy(), blurred(z, training=False).numpy()
+    np.testing.assert_allclose(b[..., 0], a[..., 0], atol=1e-6)  # the image channel passes unchanged
+    inner = (slice(None), slice(5, -5), slice(5, -5))  # away from the zero padding
+    want = ndimage.gaussian_filter(a[..., 1], (0, 1.0, 1.0), truncate=4.0)
+    np.testing.assert_allclose(b[..., 1][inner], want[inner], atol=1e-5)
+    parts = [ndimage.label(m)[1] for m in (a[..., 1] > calibrate_threshold(a[..., 1], 0.01), b[..., 1] > thr)]
+    assert parts[1] < parts[0]  # at the same vessel fraction, fewer and larger components
+    blurred.save(str(tmp_path / "g.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "g.keras"), compile=False)
+    np.testing.assert_allclose(loaded(z, training=False).numpy(), b, atol=1e-6)

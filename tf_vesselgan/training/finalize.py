@@ -2,8 +2,8 @@
 
 The sampling generator is a copy of the generator (or of its weight average) whose
 batch-norm statistics are recalibrated to the population statistics of its own
-activations, and whose label threshold can be calibrated so that the samples' vessel
-fraction equals the real training patches'. Both are fixed when a generator is saved,
+activations, whose label channel can pass a fixed blur, and whose label threshold can be
+calibrated so that the samples' vessel fraction equals the real training patches'. Both are fixed when a generator is saved,
 so `vesselgan sample`, exports and the server all sample the same way.
 """
 from __future__ import annotations
@@ -57,6 +57,22 @@ def sampling_copy(source: keras.Model, seed: int, recalibrate: bool = True) -> k
     return copy
 
 
+def with_label_blur(generator: keras.Model, sigma: float) -> keras.Model:
+    """`generator` followed by a fixed Gaussian blur (σ in pixels, radius 4σ, zero padding)
+    of its label channel; the image channel passes unchanged. Built from Keras' own layers,
+    so the saved generator loads and exports without custom code."""
+    r = max(1, int(4 * sigma + 0.5))
+    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma ** 2))
+    kernel = np.zeros((2 * r + 1, 2 * r + 1, 2, 2), np.float32)
+    kernel[r, r, 0, 0] = 1.0
+    kernel[..., 1, 1] = np.outer(g, g) / np.outer(g, g).sum()
+    blur = keras.layers.Conv2D(2, 2 * r + 1, padding="same", use_bias=False, trainable=False, name="label_blur")
+    z = keras.Input(generator.input_shape[1:])
+    model = keras.Model(z, blur(generator(z)), name=f"{generator.name}_label_blur")
+    blur.set_weights([kernel])
+    return model
+
+
 def label_channel(generator: keras.Model, n: int = CALIBRATION_SAMPLES, seed: int = 0) -> np.ndarray:
     """Raw (tanh-range) label channel of n eval-mode samples with a fixed noise."""
     latent = generator.input_shape[-1]
@@ -100,6 +116,9 @@ def finalize_generator(source: keras.Model, gan_cfg, seed: int, real_fraction: f
     """(sampling generator, threshold, info dict) for a GAN config's sampling settings."""
     gen = sampling_copy(source, seed, recalibrate=gan_cfg.sample_bn == "recalibrate")
     info = {"sample_bn": gan_cfg.sample_bn, "ema_decay": gan_cfg.ema_decay}
+    if gan_cfg.label_blur:
+        gen = with_label_blur(gen, gan_cfg.label_blur)
+        info["label_blur"] = gan_cfg.label_blur
     labels = label_channel(gen, seed=seed)
     if gan_cfg.label_threshold == "auto":
         if real_fraction is None:
