@@ -50,7 +50,7 @@ transfer: venv  ## Fig. 3 study: pre-train on DATA=..., fine-tune on SECOND=... 
 	@test -n "$(DATA)" -a -n "$(SECOND)" || { echo "make transfer: set DATA=<pre-training data> SECOND=<second data set>"; exit 2; }
 	$(VG) run $(if $(CONFIG),$(CONFIG),experiments/transfer.yaml) --data $(DATA) --transfer-data $(SECOND) --out $(OUT)/transfer
 
-cpu-curve: venv  ## CPU budget study on the ICBM volumes (DATA=...; default ../shared/data/icbm-mra): a 10-minute DCGAN vs the ICBM U-net recipe -> OUT/cpu/report.md
+cpu-curve: venv  ## CPU budget study on the ICBM volumes (DATA=...; default ../shared/data/icbm-mra): DCGAN 10, WGAN-GP and WGAN-GP-SN 20 machine-minutes vs the ICBM U-net recipe -> OUT/cpu/report.md, curve.png
 	$(VG) run experiments/cpu/icbm.yaml --data $(if $(DATA),$(DATA),../shared/data/icbm-mra) --out $(OUT)/cpu
 
 dp-study: venv  ## privacy-utility study (DATA=...; default ../shared/data/icbm-mra): WGAN-GP-SN per target ε -> OUT/dp/report.md
