@@ -65,7 +65,7 @@ def main() -> int:
         gen = keras.models.load_model(f"{run}/generator.keras", compile=False)
         thr = float(read_status(run)["label_threshold"])
         pairs = list(generate(gen, args.n, seed=1, threshold=thr))
-        rows.append((f"{run}", label_stats(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]))))
+        rows.append((run, label_stats(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]))))
         for sigma in [float(s) for s in args.blur.split(",") if s]:
             blurred = with_label_blur(gen, sigma)
             t = calibrate_threshold(label_channel(blurred, seed=0), fraction)  # as finalize_generator does
