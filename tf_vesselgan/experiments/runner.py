@@ -93,8 +93,9 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
         stages += [Stage(f"privacy {arm}", at.privacy(arm), partial(_privacy, cfg, out, arm),
                          inputs_key("privacy", gans[arm], patches, real, st.n_samples, cfg.seed)) for arm in arms]
     if st.kind == "anonymization":
-        stages += _curve_plan(cfg, out, data, gans, inputs_key("curve", patches, real, cfg.unet, st.n_samples,
-                                                               st.fid_samples, cfg.seed, data.resolve()))
+        # the real U-net's key covers the patches, the U-net config and the seed
+        stages += _curve_plan(cfg, out, data, gans,
+                              inputs_key("curve", real, st.n_samples, st.fid_samples, data.resolve()))
     return stages
 
 
@@ -176,7 +177,7 @@ def _evaluate(at: Layout, data: Path, name: str, split: str) -> None:
 def _curve_plan(cfg: ExperimentConfig, out: Path, data: Path, gans: dict[str, str], shared: str) -> list[Stage]:
     """One stage per (GAN, curve minute): sample that snapshot, train and score a U-net.
     A point reads its GAN's run (input key `gans[arch]`) and what all points share
-    (`shared`: patches, real U-net, U-net config, sample counts, seed, data folder)."""
+    (`shared`: the real U-net's key, sample counts, data folder)."""
     from tf_vesselgan.experiments.curve import curve_point, curve_points
 
     at = Layout(out)

@@ -3,8 +3,9 @@
 The sampling generator is a copy of the generator (or of its weight average) whose
 batch-norm statistics are recalibrated to the population statistics of its own
 activations, whose label channel can pass a fixed blur, and whose label threshold can be
-calibrated so that the samples' vessel fraction equals the real training patches'. Both are fixed when a generator is saved,
-so `vesselgan sample`, exports and the server all sample the same way.
+calibrated so that the samples' vessel fraction equals the real training patches'. All
+are fixed when a generator is saved, so `vesselgan sample`, exports and the server all
+sample the same way.
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def with_label_blur(generator: keras.Model, sigma: float) -> keras.Model:
     of its label channel; the image channel passes unchanged. Built from Keras' own layers,
     so the saved generator loads and exports without custom code."""
     r = max(1, int(4 * sigma + 0.5))
-    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma ** 2))
+    with np.errstate(over="ignore"):  # a tiny sigma: exp(-inf) = 0 off the centre, no 0/0
+        g = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
     kernel = np.zeros((2 * r + 1, 2 * r + 1, 2, 2), np.float32)
     kernel[r, r, 0, 0] = 1.0
     kernel[..., 1, 1] = np.outer(g, g) / np.outer(g, g).sum()
