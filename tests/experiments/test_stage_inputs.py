@@ -95,3 +95,28 @@ def test_the_cpu_study_configs_give_every_stage_an_input_key():
         cfg = from_dict(yaml.safe_load(path.read_text()), str(path))
         assert all(s.inputs for s in plan(cfg, root, root / "out")), path
         assert config_hash(cfg)  # the whole-config key still exists for older markers
+
+
+def _transfer_inputs(tmp_path, gan=None, unet=None, study=None) -> dict[str, str]:
+    mapping = json.loads(json.dumps(STUDY))
+    mapping["study"] = {"kind": "transfer", "gans": ["dcgan"], "phantom_cases": 4, "transfer_phantom_cases": 6,
+                        "transfer_n": [1, 2], **(study or {})}
+    mapping["gan"].update(gan or {})
+    mapping["unet"].update(unet or {})
+    out = tmp_path / "out"
+    return {s.name: s.inputs for s in plan(from_dict(mapping), out / "phantom", out, out / "second_phantom")}
+
+
+def test_transfer_stages_key_on_what_they_read(tmp_path):
+    base = _transfer_inputs(tmp_path)
+    assert None not in base.values() and len(set(base.values())) == len(base)
+    assert {"transfer U-net pretrained_n1", "transfer evaluate scratch_n2"} <= set(base)
+    more = _transfer_inputs(tmp_path, study={"transfer_n": [1, 2, 3]})
+    assert {n: more[n] for n in base} == base and "transfer U-net pretrained_n3" in more  # a new n adds stages
+    budget = _transfer_inputs(tmp_path, gan={"max_seconds": 900})
+    assert {n for n in base if base[n] != budget[n]} == {
+        "gan dcgan", "samples dcgan", "unet synthetic_dcgan (pre-training)"} | {
+        f"transfer {what} pretrained_n{n}" for what in ("U-net", "evaluate") for n in (1, 2)}
+    unet = _transfer_inputs(tmp_path, unet={"epochs": 2})
+    assert {n for n in base if base[n] != unet[n]} == {
+        n for n in base if n.startswith(("unet ", "transfer U-net", "transfer evaluate"))}

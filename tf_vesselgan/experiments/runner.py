@@ -72,7 +72,7 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     made = {arm: _gan_stages(arm_cfg, at, arm, patches) for arm, arm_cfg in arms.items()}
     stages += [s for pair in made.values() for s in pair]
     if st.kind == "transfer":
-        return stages + _transfer_plan(cfg, out, at.patches, second)
+        return stages + _transfer_plan(cfg, out, at.patches, second, patches, made[st.gans[0]][1].inputs)
     gans = {arm: pair[0].inputs for arm, pair in made.items()}
     samples = {arm: pair[1].inputs for arm, pair in made.items()}
     unets = {Layout.unet_name("real"): ("real", None, None)}
@@ -187,7 +187,10 @@ def _curve_plan(cfg: ExperimentConfig, out: Path, data: Path, gans: dict[str, st
             for arch, arch_cfg in study_arms(cfg).items() for t in curve_points(cfg, arch_cfg)]
 
 
-def _transfer_plan(cfg: ExperimentConfig, out: Path, patches: Path, second: Path) -> list[Stage]:
+def _transfer_plan(cfg: ExperimentConfig, out: Path, patches: Path, second: Path, patches_key: str,
+                   samples_key: str) -> list[Stage]:
+    """Pre-training on the first GAN's samples (input key `samples_key`), then the
+    transfer stages on the second data set."""
     from tf_vesselgan.experiments.transfer import second_train_patients, transfer_stages, usable_n
     from tf_vesselgan.training.unet_trainer import train_unet
 
@@ -204,8 +207,9 @@ def _transfer_plan(cfg: ExperimentConfig, out: Path, patches: Path, second: Path
     if not ns:
         raise UserError("study.transfer_n: no n fits the second data set's training patients")
     cfg = dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, transfer_n=ns))
-    return [Stage(f"unet {name} (pre-training)", pretrained, pretrain)] + \
-        transfer_stages(cfg, out, second, pretrained, Stage)
+    pre_key = inputs_key("unet", patches_key, cfg.unet, cfg.seed, "synthetic", samples_key)  # as a study U-net's
+    return [Stage(f"unet {name} (pre-training)", pretrained, pretrain, pre_key)] + \
+        transfer_stages(cfg, out, second, pretrained, pre_key)
 
 
 def _fid(cfg: ExperimentConfig, out: Path) -> None:

@@ -15,29 +15,40 @@ from tf_vesselgan.experiments.layout import Layout
 from tf_vesselgan.utils.tables import read_rows
 
 
-def transfer_stages(cfg: ExperimentConfig, out: Path, second: Path, pretrained: Path, Stage) -> list:
+def transfer_stages(cfg: ExperimentConfig, out: Path, second: Path, pretrained: Path, pretrained_key: str) -> list:
+    """The second data set's stages. Each stage's input key covers what it reads: the
+    second data set (its folder, or the seed of its phantom), the data and U-net config
+    sections, the seed, n, and for the fine-tuned U-nets `pretrained_key`, so a new n
+    adds stages and a new pre-training redoes only the pre-trained arms."""
     from tf_vesselgan.data.build import build_patches, read_manifest
     from tf_vesselgan.evaluation.evaluate import run_segmentation
+    from tf_vesselgan.experiments.runner import Stage, inputs_key
     from tf_vesselgan.training.unet_trainer import train_unet
 
     st = cfg.study
     at = Layout(out)
     stages = []
+    source = second.resolve()
     if st.transfer_phantom_cases:
         from tf_vesselgan.data.phantom import write_phantom_dataset
 
+        phantom_seed = cfg.seed + 1000
+
         def phantom():
             shutil.rmtree(at.second_phantom, ignore_errors=True)
-            write_phantom_dataset(at.second_phantom, cases=st.transfer_phantom_cases, seed=cfg.seed + 1000,
+            write_phantom_dataset(at.second_phantom, cases=st.transfer_phantom_cases, seed=phantom_seed,
                                   progress=False)
 
-        stages.append(Stage("second data set (phantom)", at.second_phantom, phantom))
+        source = inputs_key("phantom", st.transfer_phantom_cases, phantom_seed)
+        stages.append(Stage("second data set (phantom)", at.second_phantom, phantom, source))
     full = at.transfer_patches()
+    full_key = inputs_key("patches", cfg.data, cfg.seed, source)
     stages.append(Stage("second data set: patches", full,
-                        lambda: build_patches(second, full, cfg, overwrite=True, progress=False)))
+                        lambda: build_patches(second, full, cfg, overwrite=True, progress=False), full_key))
 
-    def unet_and_eval(tag: str, patches: Path, init):
+    def unet_and_eval(tag: str, patches: Path, patches_key: str, init, init_key):
         folder, evaluation = at.transfer_unet(tag), at.transfer_evaluation(tag)
+        unet_key = inputs_key("transfer unet", patches_key, cfg.unet, cfg.seed, init_key)
 
         def unet():
             shutil.rmtree(folder, ignore_errors=True)
@@ -46,11 +57,14 @@ def transfer_stages(cfg: ExperimentConfig, out: Path, second: Path, pretrained: 
         def evaluate():
             run_segmentation(folder, second, "test", evaluation, evaluate=True, overwrite=True, progress=False)
 
-        return [Stage(f"transfer U-net {tag}", folder, unet), Stage(f"transfer evaluate {tag}", evaluation, evaluate)]
+        return [Stage(f"transfer U-net {tag}", folder, unet, unet_key),
+                Stage(f"transfer evaluate {tag}", evaluation, evaluate, inputs_key("transfer evaluate", unet_key,
+                                                                                     source))]
 
-    stages += unet_and_eval(Layout.transfer_tag("reference"), full, None)
+    stages += unet_and_eval(Layout.transfer_tag("reference"), full, full_key, None, None)
     for n in st.transfer_n:
         sub = at.transfer_patches(n)
+        sub_key = inputs_key("transfer patches", full_key, n)
 
         def patches_n(n=n, sub=sub):
             m = read_manifest(full)
@@ -63,9 +77,9 @@ def transfer_stages(cfg: ExperimentConfig, out: Path, second: Path, pretrained: 
             sub_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, split=split))
             build_patches(second, sub, sub_cfg, overwrite=True, progress=False)
 
-        stages.append(Stage(f"transfer patches n={n}", sub, patches_n))
-        stages += unet_and_eval(Layout.transfer_tag("scratch", n), sub, None)
-        stages += unet_and_eval(Layout.transfer_tag("pretrained", n), sub, pretrained)
+        stages.append(Stage(f"transfer patches n={n}", sub, patches_n, sub_key))
+        stages += unet_and_eval(Layout.transfer_tag("scratch", n), sub, sub_key, None, None)
+        stages += unet_and_eval(Layout.transfer_tag("pretrained", n), sub, sub_key, pretrained, pretrained_key)
     return stages
 
 
