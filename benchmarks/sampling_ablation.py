@@ -46,7 +46,7 @@ def main() -> int:
     print(f"{'weights':<10}{'batch norm':<14}{'FID':>9}{'pixel std':>11}{'frac@0.8':>10}{'calibrated t':>14}{'frac@t':>9}")
     z = tf.random.stateless_normal([args.n, g.latent_dim], seed=[cfg.seed, 11])
     for key in ("generator", "ema_generator"):
-        gen = build_generator(g.latent_dim, g.width, 96)
+        gen = build_generator(g.latent_dim, g.width, 96, upsample=g.upsample)
         status_ckpt = tf.train.Checkpoint(**{key: gen}).restore(latest).expect_partial()
         try:
             status_ckpt.assert_existing_objects_matched()

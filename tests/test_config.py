@@ -100,8 +100,8 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
 
 
 def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
-    """Stage markers and run folders recorded before gan.dp, gan.label_blur and
-    study.dp_epsilons existed stay valid."""
+    """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.upsample
+    and study.dp_epsilons existed stay valid."""
     import hashlib
     import json
 
@@ -111,9 +111,11 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
     before = to_dict(cfg)
     del before["gan"]["dp"]  # the config as it was hashed before these keys were added
     del before["gan"]["label_blur"]
+    del before["gan"]["upsample"]
     del before["study"]["dp_epsilons"]
     old = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert config_hash(cfg) == old
     assert config_hash(from_dict({"gan": {"width": 0.125, "arch": "wgan-gp", "dp": {}}})) != \
         config_hash(from_dict({"gan": {"width": 0.125, "arch": "wgan-gp"}}))
     assert config_hash(from_dict({"gan": {"width": 0.125, "label_blur": 0.6}})) != config_hash(cfg)
+    assert config_hash(from_dict({"gan": {"width": 0.125, "upsample": "resize"}})) != config_hash(cfg)

@@ -119,6 +119,9 @@ class GANConfig:
     # briefly trained generator marks into connected components (on ICBM the labels then
     # look real, but the synthetic-only U-net's Dice did not change: README).
     label_blur: float = _opt(0.0, 0.0, 8.0)
+    # The generator's upsampling: "transposed" (the paper's 5x5 stride-2 transposed
+    # convolutions) or "resize" (nearest-neighbour x2 + 3x3 convolution, no checkerboard).
+    upsample: str = _opt("transposed", choices=("transposed", "resize"))
     # DiffAugment (Zhao et al. 2020) of real and fake pairs before the critic: a
     # comma-separated subset of translation, cutout, flip ("" = off).
     diff_augment: str = ""
@@ -497,7 +500,7 @@ def to_dict(cfg) -> dict:
 # Keys added after run folders and study stages were recorded under the older hashes:
 # left out of `config_hash` while at these defaults, so an upgrade does not redo (or, for a
 # U-net stage, delete and retrain) finished work whose config did not change.
-LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0}, "StudyConfig": {"dp_epsilons": []},
+LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "upsample": "transposed"}, "StudyConfig": {"dp_epsilons": []},
                   "DPConfig": {"planned_updates": None}}
 
 

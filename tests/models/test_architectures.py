@@ -51,3 +51,22 @@ def test_minibatch_discrimination_matches_numpy():
 def test_bad_patch_size_is_an_error():
     with pytest.raises(ValueError, match="patch_size"):
         build_generator(100, 0.1, 64)
+
+
+def test_resize_upsampling_has_no_checkerboard_and_the_paper_layout_has():
+    from tf_vesselgan.models.generator import _up
+
+    def upsampled(kind):  # a constant map through one ×2 layer with a constant kernel
+        x = keras.Input((6, 6, 4))
+        model = keras.Model(x, _up(x, 3, "up", kind, use_bias=False))
+        for w in model.weights:
+            w.assign(np.ones(w.shape, np.float32))
+        return np.asarray(model(np.ones((1, 6, 6, 4), np.float32)))[0, 2:-2, 2:-2]
+
+    assert upsampled("transposed").std() > 1.0  # 5x5 stride 2: taps alternate, a periodic pattern
+    assert np.allclose(upsampled("resize"), upsampled("resize")[0, 0])
+    g = build_generator(100, 0.125, 96, upsample="resize")
+    assert g.output_shape == (None, 96, 96, 2)
+    assert [type(l).__name__ for l in g.layers].count("Conv2DTranspose") == 1  # the 1x1 -> 5x5 projection only
+    with pytest.raises(ValueError, match="upsample"):
+        build_generator(100, 0.125, 96, upsample="bilinear")

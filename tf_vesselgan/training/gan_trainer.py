@@ -38,7 +38,8 @@ PAPER_OPTIMIZERS = {"dcgan": (3e-4, 0.5, 0.999), "wgan-gp": (1e-4, 0.0, 0.9), "w
 def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = False, dp_noise_seed: int = 0):
     """Builds and compiles the GAN described by `g` (call inside the strategy scope); with
     `g.dp` a DP-SGD critic whose noise is seeded by `dp_noise_seed` (keep it secret)."""
-    generator = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn)
+    generator = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn,
+                                upsample=g.upsample)
     critic = build_critic(g.arch, g.width, patch_size, g.minibatch_discrimination, synchronized_bn=synchronized_bn)
     stl = g.label_threshold if g.threshold_in_training else 0.8  # only the STE option reads it
     common = dict(latent_dim=g.latent_dim, seed=seed, label_threshold=stl,
@@ -64,7 +65,8 @@ def build_ema_generator(gan, g: GANConfig, patch_size: int, synchronized_bn: boo
     """The weight-averaged copy of the generator (None when gan.ema_decay is 0)."""
     if not g.ema_decay:
         return None
-    ema = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn, name="ema_generator")
+    ema = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn, name="ema_generator",
+                          upsample=g.upsample)
     ema.set_weights(gan.generator.get_weights())
     return ema
 
@@ -458,7 +460,7 @@ def restore_generator(run) -> tuple[keras.Model, ExperimentConfig]:
         if latest is None:
             raise UserError(f"{run} has no trained generator (no generator.keras, no checkpoint)")
         patch = _patch_size_of(run)
-        raw = build_generator(cfg.gan.latent_dim, cfg.gan.width, patch)
+        raw = build_generator(cfg.gan.latent_dim, cfg.gan.width, patch, upsample=cfg.gan.upsample)
         key = "ema_generator" if cfg.gan.ema_decay else "generator"
         tf.train.Checkpoint(**{key: raw}).restore(latest).expect_partial()
         gen, thr, _ = finalize_generator(raw, cfg.gan, cfg.seed, status.get("real_label_fraction"))
