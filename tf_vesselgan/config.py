@@ -500,8 +500,8 @@ def to_dict(cfg) -> dict:
 # Keys added after run folders and study stages were recorded under the older hashes:
 # left out of `config_hash` while at these defaults, so an upgrade does not redo (or, for a
 # U-net stage, delete and retrain) finished work whose config did not change.
-LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "upsample": "transposed"}, "StudyConfig": {"dp_epsilons": []},
-                  "DPConfig": {"planned_updates": None}}
+LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "upsample": "transposed"},
+                  "StudyConfig": {"dp_epsilons": []}, "DPConfig": {"planned_updates": None}}
 
 
 def config_hash(cfg) -> str:
