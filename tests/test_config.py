@@ -100,8 +100,8 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
 
 
 def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
-    """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.upsample
-    and study.dp_epsilons existed stay valid."""
+    """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.upsample,
+    gan.critic_layout, gan.critic_reals and study.dp_epsilons existed stay valid."""
     import hashlib
     import json
 
@@ -111,11 +111,13 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
     before = to_dict(cfg)
     del before["gan"]["dp"]  # the config as it was hashed before these keys were added
     del before["gan"]["label_blur"]
-    del before["gan"]["upsample"]
+    for key in ("upsample", "critic_layout", "critic_reals"):
+        del before["gan"][key]
     del before["study"]["dp_epsilons"]
     old = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert config_hash(cfg) == old
     assert config_hash(from_dict({"gan": {"width": 0.125, "arch": "wgan-gp", "dp": {}}})) != \
         config_hash(from_dict({"gan": {"width": 0.125, "arch": "wgan-gp"}}))
     assert config_hash(from_dict({"gan": {"width": 0.125, "label_blur": 0.6}})) != config_hash(cfg)
-    assert config_hash(from_dict({"gan": {"width": 0.125, "upsample": "resize"}})) != config_hash(cfg)
+    for key, value in (("upsample", "resize"), ("critic_layout", "official"), ("critic_reals", "reuse")):
+        assert config_hash(from_dict({"gan": {"width": 0.125, key: value}})) != config_hash(cfg)

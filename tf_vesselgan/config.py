@@ -119,6 +119,15 @@ class GANConfig:
     # briefly trained generator marks into connected components (on ICBM the labels then
     # look real, but the synthetic-only U-net's Dice did not change: README).
     label_blur: float = _opt(0.0, 0.0, 8.0)
+    # The critic's layout: "mirror" (5 convolutions mirroring the generator's channels) or
+    # "official" (the paper's code: the DCGAN discriminator's 50-channel conv, dense 200,
+    # minibatch discrimination of 100 features; normalisation on every conv). README "GANs".
+    critic_layout: str = _opt("mirror", choices=("mirror", "official"))
+    # The real pairs of a WGAN step's n_critic critic updates: "fresh" (n_critic batches per
+    # step) or "reuse" (one batch for all of them, as the paper's code: an epoch then has
+    # n_critic times the generator updates). Not with gan.dp (each update needs its own
+    # Poisson sample for the accounting).
+    critic_reals: str = _opt("fresh", choices=("fresh", "reuse"))
     # The generator's upsampling: "transposed" (the paper's 5x5 stride-2 transposed
     # convolutions) or "resize" (nearest-neighbour x2 + 3x3 convolution, no checkerboard).
     upsample: str = _opt("transposed", choices=("transposed", "resize"))
@@ -500,7 +509,8 @@ def to_dict(cfg) -> dict:
 # Keys added after run folders and study stages were recorded under the older hashes:
 # left out of `config_hash` while at these defaults, so an upgrade does not redo (or, for a
 # U-net stage, delete and retrain) finished work whose config did not change.
-LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "upsample": "transposed"},
+LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "upsample": "transposed",
+                                "critic_layout": "mirror", "critic_reals": "fresh"},
                   "StudyConfig": {"dp_epsilons": []}, "DPConfig": {"planned_updates": None}}
 
 

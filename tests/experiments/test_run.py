@@ -96,10 +96,17 @@ def test_paper_studies_apply_per_gan_settings():
     from pathlib import Path
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "experiments" / "paper" / "anonymization.yaml")
-    got = {a: (_with_arch(cfg, a).gan.batch_size, _with_arch(cfg, a).gan.epochs, _with_arch(cfg, a).gan.arch)
-           for a in cfg.study.gans}
-    assert got == {"dcgan": (512, 178, "dcgan"), "wgan-gp": (300, 180, "wgan-gp"), "wgan-gp-sn": (300, 180, "wgan-gp-sn")}
+    got = {a: (g.batch_size, g.epochs, g.arch, g.latent_dim, g.critic_layout, g.critic_reals)
+           for a in cfg.study.gans for g in [_with_arch(cfg, a).gan]}
+    assert got == {"dcgan": (512, 178, "dcgan", 100, "official", "reuse"),
+                   "wgan-gp": (300, 180, "wgan-gp", 128, "official", "reuse"),
+                   "wgan-gp-sn": (300, 180, "wgan-gp-sn", 128, "official", "reuse")}
     assert cfg.gan.width == 1.0 and cfg.unet.width == 1.0
+    root = Path(__file__).resolve().parents[2] / "experiments" / "paper"
+    singles = {f: load_config(root / f"{f}.yaml").gan for f in ("dcgan", "wgan_gp", "wgan_gp_sn")}
+    assert {f: (g.latent_dim, g.critic_layout) for f, g in singles.items()} == {
+        "dcgan": (100, "official"), "wgan_gp": (128, "official"), "wgan_gp_sn": (128, "official")}
+    assert singles["wgan_gp"].critic_reals == singles["wgan_gp_sn"].critic_reals == "reuse"
 
 
 @pytest.mark.slow

@@ -120,3 +120,20 @@ def test_transfer_stages_key_on_what_they_read(tmp_path):
     unet = _transfer_inputs(tmp_path, unet={"epochs": 2})
     assert {n for n in base if base[n] != unet[n]} == {
         n for n in base if n.startswith(("unet ", "transfer U-net", "transfer evaluate"))}
+
+
+def test_a_gan_that_cannot_train_on_the_study_is_refused_by_the_plan(tmp_path):
+    import pytest
+
+    from tf_vesselgan.errors import UserError
+
+    mapping = json.loads(json.dumps(STUDY))
+    mapping["data"]["patch_size"] = 64
+    with pytest.raises(UserError, match="patch_size must be 32, 96 or 160"):
+        plan(from_dict(mapping), tmp_path / "data", tmp_path / "out")
+    mapping = json.loads(json.dumps(STUDY))
+    mapping["gan"].update(critic_reals="reuse")
+    mapping["study"].update(gans=["wgan-gp"], dp_epsilons=[float("inf"), 10])
+    with pytest.raises(UserError, match="critic_reals: reuse cannot be used with gan.dp"):
+        plan(from_dict(mapping), tmp_path / "data", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -70,3 +70,32 @@ def test_resize_upsampling_has_no_checkerboard_and_the_paper_layout_has():
     assert [type(l).__name__ for l in g.layers].count("Conv2DTranspose") == 1  # the 1x1 -> 5x5 projection only
     with pytest.raises(ValueError, match="upsample"):
         build_generator(100, 0.125, 96, upsample="bilinear")
+
+
+def test_official_critic_layouts_match_the_papers_code():
+    # DCGAN: 4 bias-free 5x5 convs with batch norm on each, a 50-channel conv to 2x2, dense 200,
+    # minibatch discrimination (100 kernels of 16), dense 300 -> 1
+    d = build_critic("dcgan", 1.0, 96, layout="official")
+    convs = 25 * (2 * 96 + 96 * 192 + 192 * 384 + 384 * 768) + 25 * 768 * 50
+    bn = 4 * (96 + 192 + 384 + 768)
+    assert d.count_params() == convs + bn + (200 * 200 + 200) + 200 * 100 * 16 + (300 + 1)
+    assert d.output_shape == [(None, 1), (None, 2, 2, 50)]  # features: the last conv, as the official
+    names = [type(l).__name__ for l in d.layers]
+    assert names.count("BatchNormalization") == 4 and names.count("Conv2D") == 5
+    # WGAN-GP: instance norm on all 5 convs (the mirror leaves the first alone), no conv biases
+    w = build_critic("wgan-gp", 1.0, 96, layout="official")
+    mirror = build_critic("wgan-gp", 1.0, 96)
+    assert [type(l).__name__ for l in w.layers].count("GroupNormalization") == 5
+    assert [type(l).__name__ for l in mirror.layers].count("GroupNormalization") == 4
+    assert not any(getattr(l, "use_bias", False) for l in w.layers)
+    assert build_critic("wgan-gp-sn", 1.0, 96, layout="official").output_shape == [(None, 1), (None, 3, 3, 1536)]
+    with pytest.raises(ValueError, match="at least 96"):
+        build_critic("dcgan", 0.125, 32, layout="official")
+    assert build_critic("dcgan", 0.125, 32, minibatch_discrimination=False, layout="official").output_shape[0] == (None, 1)
+
+
+def test_info_model_reports_the_layouts(cli):
+    code, out, _ = cli("info-model", "--arch", "dcgan", "--critic-layout", "official")
+    assert code == 0 and "critic      11,007,861 parameters" in out and "official critic" in out
+    code, _, err = cli("info-model", "--patch-size", "64")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "patch_size" in err

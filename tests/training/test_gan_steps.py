@@ -88,6 +88,25 @@ def test_mirrored_step_equals_single_device_step():
     assert moved > 10  # the step really changed the weights
 
 
+def test_reused_critic_reals_equal_a_fresh_step_whose_batches_are_all_the_same():
+    """gan.critic_reals: reuse (the paper's code) hands every critic update of a step the
+    same B real pairs; a fresh step reads update i from rows i, i + n_critic, ..., so on
+    each row repeated n_critic times it must end with the same weights."""
+    ref = gan_for("wgan-gp", seed=3)
+    init_g, init_d = ref.generator.get_weights(), ref.critic.get_weights()
+    data = toy_pairs(4, seed=5)
+    ends = {}
+    for reals, batch in (("reuse", data), ("fresh", np.repeat(data, 2, axis=0)), ("fresh", np.tile(data, (2, 1, 1, 1)))):
+        gan = gan_for("wgan-gp", seed=3, critic_reals=reals)
+        gan.generator.set_weights(init_g)
+        gan.critic.set_weights(init_d)
+        gan.fit(tf.data.Dataset.from_tensor_slices(batch).batch(len(batch)), epochs=1, verbose=0)
+        ends.setdefault(reals, []).append(gan.critic.get_weights() + gan.generator.get_weights())
+    for a, b in zip(ends["reuse"][0], ends["fresh"][0]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b, atol=1e-6) for a, b in zip(ends["reuse"][0], ends["fresh"][1]))  # other rows
+
+
 def test_wgan_critic_learns_to_separate_real_from_fake():
     gan = gan_for("wgan-gp", g_learning_rate=1e-9)  # generator (almost) frozen
     ds = tf.data.Dataset.from_tensor_slices(toy_pairs(64)).batch(16, drop_remainder=True)

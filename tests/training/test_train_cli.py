@@ -105,6 +105,14 @@ def test_resize_upsampling_trains_and_samples_alike_from_its_file_and_its_checkp
     assert np.allclose(a["image"], b["image"], atol=1e-4) and a["image"].std(axis=0).mean() > 0.01
 
 
+def test_a_patch_size_the_generator_cannot_draw_is_refused_before_anything_is_written(cli, tmp_path):
+    small = tiny_gan_data(tmp_path, "gan.yaml", GAN_YAML.replace("patch_size: 96", "patch_size: 64"))
+    code, _, err = cli("train-gan", "--patches", small / "patches", "--out", tmp_path / "run", "--config",
+                       small / "gan.yaml")
+    assert code == 2 and "patch_size must be 32, 96 or 160" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_sample_formats(patches, cli, tmp_path):
     run = tmp_path / "run"
     assert cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run,

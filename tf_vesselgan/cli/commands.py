@@ -128,11 +128,12 @@ def info_model(args) -> int:
     from tf_vesselgan.models.generator import build_generator
 
     try:
-        g = build_generator(100, args.width, args.patch_size)
-        d = build_critic(args.arch, args.width, args.patch_size)
+        g = build_generator(100, args.width, args.patch_size, upsample=args.upsample)
+        d = build_critic(args.arch, args.width, args.patch_size, layout=args.critic_layout)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    print(f"{args.arch} at width {args.width:g}, patch {args.patch_size}:")
+    print(f"{args.arch} at width {args.width:g}, patch {args.patch_size} ({args.critic_layout} critic, "
+          f"{args.upsample} upsampling):")
     print(f"  generator {g.count_params():>12,d} parameters")
     print(f"  critic    {d.count_params():>12,d} parameters")
     return 0

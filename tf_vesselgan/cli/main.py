@@ -196,6 +196,8 @@ def _serving_commands(sub, commands) -> None:
     s.add_argument("--arch", choices=["dcgan", "wgan-gp", "wgan-gp-sn"], default="wgan-gp-sn")
     s.add_argument("--width", type=float, default=1.0)
     s.add_argument("--patch-size", type=int, default=96)
+    s.add_argument("--critic-layout", choices=["mirror", "official"], default="mirror")
+    s.add_argument("--upsample", choices=["transposed", "resize"], default="transposed")
     s.set_defaults(func=commands.info_model)
 
 

@@ -62,9 +62,13 @@ def inputs_key(*parts) -> str:
 
 def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = None) -> list[Stage]:
     """The stages of `cfg.study.kind`, in the order data flows."""
+    from tf_vesselgan.training.gan_trainer import check_gan
+
     st = cfg.study
     at = Layout(out)
     arms = study_arms(cfg)  # rejects bad overrides and DP arms before any work
+    for arm_cfg in arms.values():
+        check_gan(arm_cfg.gan, cfg.data.patch_size)
     if st.curve_minutes and not cfg.gan.snapshot_every:
         raise UserError("study.curve_minutes needs gan.snapshot_every > 0 (the curve samples snapshots)")
     stages = _data_stages(cfg, data, at)

@@ -23,6 +23,12 @@ def scaled(channels, width: float) -> list[int]:
 UPSAMPLING = ("transposed", "resize")
 
 
+def check_patch_size(patch_size: int) -> None:
+    """ValueError unless the generator can draw patches of this size (32·s, s ∈ {1, 3, 5})."""
+    if patch_size % 32 or patch_size // 32 not in (1, 3, 5):
+        raise ValueError(f"patch_size must be 32, 96 or 160 for this generator, got {patch_size}")
+
+
 def build_generator(latent_dim: int = 100, width: float = 1.0, patch_size: int = 96,
                     synchronized_bn: bool = False, name: str = "generator",
                     upsample: str = "transposed") -> keras.Model:
@@ -38,9 +44,8 @@ def build_generator(latent_dim: int = 100, width: float = 1.0, patch_size: int =
     """
     if upsample not in UPSAMPLING:
         raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
+    check_patch_size(patch_size)
     start = patch_size // 32
-    if patch_size % 32 or start not in (1, 3, 5):
-        raise ValueError(f"patch_size must be 32, 96 or 160 for this generator, got {patch_size}")
     ch = scaled(PAPER_CHANNELS, width)
     z = keras.Input((latent_dim,), name="noise")
     x = layers.Reshape((1, 1, latent_dim))(z)

@@ -169,24 +169,26 @@ class WGANGP(GAN):
     Each train step consumes a batch of n_critic × B real pairs: n_critic critic updates,
     update i on rows i, i + n_critic, i + 2·n_critic, ..., then one generator update.
     Strided (not contiguous) chunks make update i see the same rows whether the batch is
-    on one device or split contiguously over replicas.
+    on one device or split contiguously over replicas. With `reuse_reals` a step consumes
+    B real pairs and every critic update sees them all (the paper's code).
     """
 
     tracker_names = ("d_loss", "g_loss", "gradient_penalty", "wasserstein", "d_real", "d_fake")
 
-    def __init__(self, *args, n_critic: int = 5, gp_weight: float = 10.0, **kwargs):
+    def __init__(self, *args, n_critic: int = 5, gp_weight: float = 10.0, reuse_reals: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.n_critic = n_critic
         self.gp_weight = gp_weight
+        self.reuse_reals = reuse_reals
 
     def _scores(self, x):
         return self.critic(x, training=True)[0]
 
     def train_step(self, data):
         scale = self._scale()
-        b = tf.shape(data)[0] // self.n_critic
+        b = tf.shape(data)[0] if self.reuse_reals else tf.shape(data)[0] // self.n_critic
         for i in range(self.n_critic):
-            real = self._augment(data[i::self.n_critic], 2 * i)
+            real = self._augment(data if self.reuse_reals else data[i::self.n_critic], 2 * i)
             fake = self._augment(self._fake(self._noise(2 * i, b)), 2 * i + 1)  # no generator gradient here
             eps = self._random(2 * i + 1, b, [1, 1, 1], "uniform")
             with tf.GradientTape() as tape:

@@ -20,6 +20,8 @@ from tf_vesselgan.config import ExperimentConfig, GANConfig
 from tf_vesselgan.data.build import read_manifest
 from tf_vesselgan.data.pipeline import image_channels, labelled_patches, make_dataset
 from tf_vesselgan.errors import UserError
+from tf_vesselgan.models import critic as critic_model
+from tf_vesselgan.models import generator as generator_model
 from tf_vesselgan.models.critic import build_critic
 from tf_vesselgan.models.generator import build_generator
 from tf_vesselgan.training.budget import BudgetStop
@@ -40,7 +42,8 @@ def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = 
     `g.dp` a DP-SGD critic whose noise is seeded by `dp_noise_seed` (keep it secret)."""
     generator = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn,
                                 upsample=g.upsample)
-    critic = build_critic(g.arch, g.width, patch_size, g.minibatch_discrimination, synchronized_bn=synchronized_bn)
+    critic = build_critic(g.arch, g.width, patch_size, g.minibatch_discrimination, synchronized_bn=synchronized_bn,
+                          layout=g.critic_layout)
     stl = g.label_threshold if g.threshold_in_training else 0.8  # only the STE option reads it
     common = dict(latent_dim=g.latent_dim, seed=seed, label_threshold=stl,
                   threshold_in_training=g.threshold_in_training, diff_augment=g.diff_augment)
@@ -52,7 +55,8 @@ def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = 
         gan = DCGAN(generator, critic, label_smoothing=g.label_smoothing, feature_matching=g.feature_matching,
                     feature_matching_weight=g.feature_matching_weight, **common)
     else:
-        gan = WGANGP(generator, critic, n_critic=g.n_critic, gp_weight=g.gp_weight, **common)
+        gan = WGANGP(generator, critic, n_critic=g.n_critic, gp_weight=g.gp_weight,
+                     reuse_reals=g.critic_reals == "reuse", **common)
     lr, b1, b2 = PAPER_OPTIMIZERS[g.arch]
     b1 = g.beta_1 if g.beta_1 is not None else b1
     b2 = g.beta_2 if g.beta_2 is not None else b2
@@ -157,8 +161,22 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     return _fit(t, ds, steps, accountant, clock, patches_dir, manifest, resume, verbose, out)
 
 
+def check_gan(g: GANConfig, patch_size: int) -> None:
+    """UserError (one line, before anything is written) if this GAN cannot train on
+    patches of this size."""
+    if g.dp is not None and g.critic_reals == "reuse":
+        raise UserError("gan.critic_reals: reuse cannot be used with gan.dp (every DP critic update needs its own "
+                        "Poisson sample)")
+    try:
+        generator_model.check_patch_size(patch_size)
+        critic_model.check_patch_size(g.arch, patch_size, g.minibatch_discrimination, g.critic_layout)
+    except ValueError as exc:
+        raise UserError(f"gan.arch {g.arch}: {exc}") from None
+
+
 def _checked_strategy(out, cfg: ExperimentConfig, resume: bool, manifest: dict):
     """The distribution strategy, after every check that must pass before a file is written."""
+    check_gan(cfg.gan, manifest["patch_size"])
     if resume:
         check_resumable(out, cfg, manifest)
     if cfg.gan.quality_features:
@@ -284,9 +302,9 @@ def _clock_at(status: dict, epoch: int, max_seconds: float | None) -> tuple[dict
 
 
 def _training_dataset(patches_dir, g: GANConfig, seed: int, manifest: dict) -> tf.data.Dataset:
-    """Batches of real pairs for one step (n_critic batches for a WGAN), labels coded as
-    the critic sees them."""
-    per_step = g.batch_size * (g.n_critic if g.arch != "dcgan" else 1)
+    """Batches of real pairs for one step (n_critic batches for a WGAN with fresh critic
+    reals), labels coded as the critic sees them."""
+    per_step = g.batch_size * (g.n_critic if g.arch != "dcgan" and g.critic_reals == "fresh" else 1)
     if g.steps_per_epoch is None and manifest["counts"]["train"] < per_step:
         raise UserError(f"{manifest['counts']['train']} training patches are fewer than one step needs "
                         f"({per_step}); lower gan.batch_size")
@@ -483,7 +501,8 @@ def restore_critic(run) -> keras.Model:
     latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
     if latest is None:
         raise UserError(f"{run} has no checkpoint, so no critic to audit")
-    critic = build_critic(cfg.gan.arch, cfg.gan.width, _patch_size_of(run), cfg.gan.minibatch_discrimination)
+    critic = build_critic(cfg.gan.arch, cfg.gan.width, _patch_size_of(run), cfg.gan.minibatch_discrimination,
+                          layout=cfg.gan.critic_layout)
     status = tf.train.Checkpoint(critic=critic).restore(latest)
     status.expect_partial().assert_existing_objects_matched()  # every critic weight came from the file
     return critic
