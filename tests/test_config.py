@@ -101,7 +101,8 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
 
 def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
     """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.upsample,
-    gan.critic_layout, gan.critic_reals and study.dp_epsilons existed stay valid."""
+    gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling and study.dp_epsilons
+    existed stay valid."""
     import hashlib
     import json
 
@@ -111,7 +112,7 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
     before = to_dict(cfg)
     del before["gan"]["dp"]  # the config as it was hashed before these keys were added
     del before["gan"]["label_blur"]
-    for key in ("upsample", "critic_layout", "critic_reals"):
+    for key in ("upsample", "critic_layout", "critic_reals", "collapse_similarity_ceiling"):
         del before["gan"][key]
     del before["study"]["dp_epsilons"]
     old = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -152,6 +152,9 @@ class GANConfig:
     quality_unet_width: float = _opt(0.25, 0.001, 4.0)
     quality_unet_steps: int = _opt(300, 1, 1_000_000)
     collapse_std_floor: float = _opt(0.02, 0.0, 2.0)
+    # a warning when the fixed-noise samples' mean correlation with each other exceeds
+    # this (real ICBM patches: 0.05; a partially collapsed DCGAN: 0.6)
+    collapse_similarity_ceiling: float = _opt(0.5, 0.0, 1.0)
     checkpoint_every: int = _opt(1, 1, 100_000)
     keep_checkpoints: int = _opt(3, 1, 1000)
     image_grid: int = _opt(16, 0, 256)
@@ -510,7 +513,8 @@ def to_dict(cfg) -> dict:
 # left out of `config_hash` while at these defaults, so an upgrade does not redo (or, for a
 # U-net stage, delete and retrain) finished work whose config did not change.
 LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "upsample": "transposed",
-                                "critic_layout": "mirror", "critic_reals": "fresh"},
+                                "critic_layout": "mirror", "critic_reals": "fresh",
+                                "collapse_similarity_ceiling": 0.5},
                   "StudyConfig": {"dp_epsilons": []}, "DPConfig": {"planned_updates": None}}
 
 

@@ -106,3 +106,16 @@ def test_label_blur_joins_isolated_label_pixels_and_keeps_the_image(tmp_path):
     blurred.save(str(tmp_path / "g.keras"))
     loaded = keras.models.load_model(str(tmp_path / "g.keras"), compile=False)
     np.testing.assert_allclose(loaded(z, training=False).numpy(), b, atol=1e-6)
+
+
+def test_sample_similarity_sees_the_same_structure_at_different_brightness():
+    from tf_vesselgan.training.finalize import sample_similarity
+
+    rng = np.random.default_rng(0)
+    independent = rng.normal(size=(64, 24, 24))
+    pattern = rng.normal(size=(24, 24))
+    gain, offset = rng.uniform(0.2, 1.0, (64, 1, 1)), rng.uniform(-0.5, 0.5, (64, 1, 1))
+    alike = gain * pattern + offset  # a partial collapse: one structure, many brightnesses
+    assert abs(sample_similarity(independent)) < 0.02
+    assert sample_similarity(alike) == pytest.approx(1.0)
+    assert alike.std(axis=0).mean() > 0.2  # which per-pixel std does not flag

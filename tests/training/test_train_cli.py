@@ -273,7 +273,7 @@ def test_sampling_generator_snapshots_and_best_by_fid(patches, cli, tmp_path):
     b = keras.models.load_model(str(run / best["file"]), compile=False).get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     hist = list(csv.DictReader(open(run / "history.csv")))
-    assert {"machine_seconds", "collapse_std", "fid", "label_threshold"} <= set(hist[0])
+    assert {"machine_seconds", "collapse_std", "sample_similarity", "fid", "label_threshold"} <= set(hist[0])
 
     code, _, err = cli("sample", "--run", run, "--n", 512, "--out", tmp_path / "s", "--seed", 3)
     assert code == 0, err

@@ -19,9 +19,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tf_vesselgan.training.finalize import collapse_std, finalize_generator
+from tf_vesselgan.training.finalize import collapse_std, finalize_generator, fixed_noise_images, sample_similarity
 
-QUALITY_KEYS = ("collapse_std", "sample_label_fraction", "label_threshold", "fid", "gan_test", "gan_train")
+QUALITY_KEYS = ("collapse_std", "sample_similarity", "sample_label_fraction", "label_threshold", "fid", "gan_test", "gan_train")
 
 
 def check_quality_unet(run) -> None:
@@ -148,7 +148,9 @@ class Snapshots(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         gen, thr, info = finalize_generator(self.source(), self.g, self.seed, self.real_fraction)
         self.current = (gen, thr)
-        row = {"epoch": epoch + 1, "collapse_std": collapse_std(gen, seed=self.seed),
+        images = fixed_noise_images(gen, seed=self.seed)
+        row = {"epoch": epoch + 1, "collapse_std": collapse_std(gen, images=images),
+               "sample_similarity": sample_similarity(images),
                "sample_label_fraction": info["sample_label_fraction"], "label_threshold": thr}
         snap = self.g.snapshot_every and (epoch + 1) % self.g.snapshot_every == 0
         if self.scorer is not None:  # every epoch has the key, so history.csv has the column
@@ -158,6 +160,9 @@ class Snapshots(keras.callbacks.Callback):
         if row["collapse_std"] < self.g.collapse_std_floor:
             print(f"warning: epoch {epoch + 1}: samples look collapsed (per-pixel std across samples "
                   f"{row['collapse_std']:.4f} < {self.g.collapse_std_floor:g})", flush=True)
+        elif row["sample_similarity"] > self.g.collapse_similarity_ceiling:
+            print(f"warning: epoch {epoch + 1}: samples look alike (mean correlation between samples "
+                  f"{row['sample_similarity']:.3f} > {self.g.collapse_similarity_ceiling:g})", flush=True)
         if snap:
             self._save(gen, row)
 
@@ -172,8 +177,8 @@ class Snapshots(keras.callbacks.Callback):
         write_snapshot_row(self.run, row)
 
 
-SNAPSHOT_FIELDS = ("epoch", "machine_seconds", "wall_seconds", "collapse_std", "sample_label_fraction",
-                   "label_threshold", "fid", "gan_test", "gan_train", "file")
+SNAPSHOT_FIELDS = ("epoch", "machine_seconds", "wall_seconds", "collapse_std", "sample_similarity",
+                   "sample_label_fraction", "label_threshold", "fid", "gan_test", "gan_train", "file")
 
 
 def write_snapshot_row(run: Path, row: dict) -> None:
