@@ -7,7 +7,7 @@ from tests.training.test_gan_steps import toy_pairs
 from tf_vesselgan.config import GANConfig
 from tf_vesselgan.models.generator import build_generator
 from tf_vesselgan.training.ema import GeneratorEMA, ema_reference
-from tf_vesselgan.training.finalize import (batch_norm_layers, calibrate_threshold, collapse_std,
+from tf_vesselgan.training.finalize import (batch_norm_layers, calibrate_threshold, fixed_noise_images, pixel_std,
                                             recalibrate_batch_norm, sampling_copy)
 from tf_vesselgan.training.gan_trainer import build_ema_generator, build_gan
 
@@ -36,7 +36,7 @@ def test_sampling_copy_leaves_the_source_alone():
     for a, b in zip(w, gen.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert copy is not gen
-    assert collapse_std(copy, n=32) > 0.0
+    assert pixel_std(fixed_noise_images(copy, n=32)) > 0.0
 
 
 def test_calibrated_threshold_matches_the_fraction():
@@ -119,3 +119,15 @@ def test_sample_similarity_sees_the_same_structure_at_different_brightness():
     assert abs(sample_similarity(independent)) < 0.02
     assert sample_similarity(alike) == pytest.approx(1.0)
     assert alike.std(axis=0).mean() > 0.2  # which per-pixel std does not flag
+
+
+def test_collapse_warning_names_a_full_and_a_partial_collapse():
+    from tf_vesselgan.config import GANConfig
+    from tf_vesselgan.training.snapshots import collapse_warning
+
+    g = GANConfig()
+    assert collapse_warning({"collapse_std": 0.3, "sample_similarity": 0.1}, g) is None
+    assert "look alike" in collapse_warning({"collapse_std": 0.3, "sample_similarity": 0.6}, g)
+    assert "collapsed" in collapse_warning({"collapse_std": 0.01, "sample_similarity": 0.99}, g)
+    strict = GANConfig(collapse_similarity_ceiling=0.05)
+    assert "look alike" in collapse_warning({"collapse_std": 0.3, "sample_similarity": 0.1}, strict)

@@ -112,11 +112,11 @@ def fixed_noise_images(generator: keras.Model, n: int = 256, seed: int = 0) -> n
     return generator(z, training=False)[..., 0].numpy()
 
 
-def collapse_std(generator: keras.Model, n: int = 256, seed: int = 0, images: np.ndarray | None = None) -> float:
-    """Mean over pixels of the per-pixel std across n samples (image channel): near 0
-    when every noise vector gives the same pair (mode collapse)."""
-    img = fixed_noise_images(generator, n, seed) if images is None else images
-    return float(img.std(axis=0).mean())
+def pixel_std(images: np.ndarray) -> float:
+    """Mean over pixels of the per-pixel std across samples ([n, H, W]): near 0 when
+    every noise vector gives the same pair (mode collapse)."""
+    return float(images.std(axis=0).mean())
+
 
 
 def sample_similarity(images: np.ndarray) -> float:

@@ -19,9 +19,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tf_vesselgan.training.finalize import collapse_std, finalize_generator, fixed_noise_images, sample_similarity
+from tf_vesselgan.training.finalize import finalize_generator, fixed_noise_images, pixel_std, sample_similarity
 
-QUALITY_KEYS = ("collapse_std", "sample_similarity", "sample_label_fraction", "label_threshold", "fid", "gan_test", "gan_train")
+QUALITY_KEYS = ("collapse_std", "sample_similarity", "sample_label_fraction", "label_threshold", "fid", "gan_test",
+                "gan_train")
 
 
 def check_quality_unet(run) -> None:
@@ -128,6 +129,19 @@ class GANTrainScore:
         return _dice(prob > 0.5, self._real[1])
 
 
+def collapse_warning(row: dict, gan_cfg) -> str | None:
+    """What an epoch's fixed-noise samples warn of: collapse (per-pixel std below
+    gan.collapse_std_floor) or a partial collapse (mean correlation between samples
+    above gan.collapse_similarity_ceiling); None when neither."""
+    if row["collapse_std"] < gan_cfg.collapse_std_floor:
+        return (f"samples look collapsed (per-pixel std across samples {row['collapse_std']:.4f} < "
+                f"{gan_cfg.collapse_std_floor:g})")
+    if row["sample_similarity"] > gan_cfg.collapse_similarity_ceiling:
+        return (f"samples look alike (mean correlation between samples {row['sample_similarity']:.3f} > "
+                f"{gan_cfg.collapse_similarity_ceiling:g})")
+    return None
+
+
 class Snapshots(keras.callbacks.Callback):
     """Args:
         run: run folder (snapshots/ and snapshots.csv go there).
@@ -149,7 +163,7 @@ class Snapshots(keras.callbacks.Callback):
         gen, thr, info = finalize_generator(self.source(), self.g, self.seed, self.real_fraction)
         self.current = (gen, thr)
         images = fixed_noise_images(gen, seed=self.seed)
-        row = {"epoch": epoch + 1, "collapse_std": collapse_std(gen, images=images),
+        row = {"epoch": epoch + 1, "collapse_std": pixel_std(images),
                "sample_similarity": sample_similarity(images),
                "sample_label_fraction": info["sample_label_fraction"], "label_threshold": thr}
         snap = self.g.snapshot_every and (epoch + 1) % self.g.snapshot_every == 0
@@ -157,12 +171,9 @@ class Snapshots(keras.callbacks.Callback):
             row[self.g.quality_score] = self.scorer(gen, thr) if snap else float("nan")
         if logs is not None:
             logs.update({k: v for k, v in row.items() if k != "epoch"})
-        if row["collapse_std"] < self.g.collapse_std_floor:
-            print(f"warning: epoch {epoch + 1}: samples look collapsed (per-pixel std across samples "
-                  f"{row['collapse_std']:.4f} < {self.g.collapse_std_floor:g})", flush=True)
-        elif row["sample_similarity"] > self.g.collapse_similarity_ceiling:
-            print(f"warning: epoch {epoch + 1}: samples look alike (mean correlation between samples "
-                  f"{row['sample_similarity']:.3f} > {self.g.collapse_similarity_ceiling:g})", flush=True)
+        warning = collapse_warning(row, self.g)
+        if warning:
+            print(f"warning: epoch {epoch + 1}: {warning}", flush=True)
         if snap:
             self._save(gen, row)
 
