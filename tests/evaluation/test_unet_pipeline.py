@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_nifti
+from tf_vesselgan.evaluation.evaluate import THRESHOLD_GRID
 from tf_vesselgan.models.unet import build_unet
 
 YAML = """seed: 3
@@ -101,6 +102,12 @@ def test_tuned_threshold_maximises_validation_dice(tiny, cli, tmp_path):
     tuned = json.loads((tmp_path / "tuned" / "summary.json").read_text())
     assert tuned["threshold"] == status["tuned_threshold"]
     assert tuned["dice"]["mean"] == pytest.approx(status["tuned_threshold_val_dice"], abs=1e-6)
+    assert status["tuned_threshold_grid"] == THRESHOLD_GRID.tolist()
+    # a threshold tuned on another grid (an older version's) is tuned again, to the same value
+    old = dict(status, tuned_threshold=0.123, tuned_threshold_grid=[0.123])
+    (run / "run.json").write_text(json.dumps(old))
+    assert cli("evaluate", "--model", run, "--data", tiny / "data", "--cases", "val", "--out", tmp_path / "re")[0] == 0
+    assert json.loads((run / "run.json").read_text())["tuned_threshold"] == status["tuned_threshold"]
     for t in (0.1, 0.5, 0.9):
         out = tmp_path / f"t{t}"
         assert cli("evaluate", "--model", run, "--data", tiny / "data", "--cases", "val", "--out", out,

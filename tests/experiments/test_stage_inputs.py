@@ -137,3 +137,20 @@ def test_a_gan_that_cannot_train_on_the_study_is_refused_by_the_plan(tmp_path):
     with pytest.raises(UserError, match="critic_reals: reuse cannot be used with gan.dp"):
         plan(from_dict(mapping), tmp_path / "data", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_new_threshold_grid_redoes_only_the_tuned_evaluations(tmp_path, monkeypatch):
+    import numpy as np
+
+    from tf_vesselgan.evaluation import evaluate
+
+    tuned = {"unet": {"tune_threshold": True}, "study": {"curve_minutes": [1]}, "gan": {"snapshot_every": 1,
+                                                                                        "max_seconds": 600}}
+    untuned = {"study": {"curve_minutes": [1]}, "gan": {"snapshot_every": 1, "max_seconds": 600}}
+    before = {k: _inputs(c, tmp_path) for k, c in (("tuned", tuned), ("untuned", untuned))}
+    monkeypatch.setattr(evaluate, "THRESHOLD_GRID", np.append(evaluate.THRESHOLD_GRID, 0.9995))
+    after = {k: _inputs(c, tmp_path) for k, c in (("tuned", tuned), ("untuned", untuned))}
+    redone = {name for name in before["tuned"] if before["tuned"][name] != after["tuned"][name]}
+    assert redone == {f"evaluate {u} on {s}" for u in ("real", "synthetic_wgan-gp-sn", "synthetic_dcgan")
+                      for s in ("val", "test")} | {"curve wgan-gp-sn at 1 min", "curve dcgan at 1 min"}
+    assert before["untuned"] == after["untuned"]

@@ -50,13 +50,28 @@ def threshold_baseline(image: np.ndarray, truth: np.ndarray, mask: np.ndarray) -
 
 
 # 0.05 … 0.95, then finer towards 1: a U-net trained on vessel-rich patches is often
-# confidently wrong at vessel borders, and its best volume threshold can sit above 0.95
-THRESHOLD_GRID = np.concatenate([np.round(np.arange(0.05, 0.96, 0.05), 2), [0.97, 0.98, 0.99]])
+# confidently wrong at vessel borders, and its best volume threshold can sit above 0.95;
+# one trained on synthetic pairs only, above 0.99 (ICBM: the validation patient's best
+# at 0.995, README "Synthetic pairs per CPU-minute")
+THRESHOLD_GRID = np.concatenate([np.round(np.arange(0.05, 0.96, 0.05), 2), [0.97, 0.98, 0.99, 0.995, 0.998, 0.999]])
+
+
+def tuning_key(unet_cfg) -> tuple:
+    """What an evaluation's threshold depends on beyond the model, for stage input keys:
+    the grid when thresholds are tuned, nothing otherwise (so untuned keys stay as they were)."""
+    return ("threshold grid", THRESHOLD_GRID.tolist()) if unet_cfg.tune_threshold else ()
+
+
+def threshold_is_tuned(status: dict) -> bool:
+    """True when run.json holds a threshold tuned on the current grid (one tuned on an
+    older grid is tuned again)."""
+    return "tuned_threshold" in status and status.get("tuned_threshold_grid") == THRESHOLD_GRID.tolist()
 
 
 def tune_threshold(model, status: dict, cfg, by_id: dict, model_run, progress: bool = True) -> float:
     """The probability threshold maximising mean Dice over the validation patients
-    (grid 0.05…0.99), stored in the model's run.json so every later run uses it."""
+    (THRESHOLD_GRID, 0.05…0.999), stored with the grid in the model's run.json so every
+    later run uses it."""
     from tf_vesselgan.training.run_folder import write_status
 
     ids = status.get("splits", {}).get("val", [])
@@ -71,7 +86,8 @@ def tune_threshold(model, status: dict, cfg, by_id: dict, model_run, progress: b
         scores += [dice(remove_small_components(prob > t, cfg.unet.min_component_voxels), truth)
                    for t in THRESHOLD_GRID]
     best = float(THRESHOLD_GRID[int(np.argmax(scores))])
-    write_status(Path(model_run), tuned_threshold=best, tuned_threshold_val_dice=float(scores.max() / len(ids)))
+    write_status(Path(model_run), tuned_threshold=best, tuned_threshold_val_dice=float(scores.max() / len(ids)),
+                 tuned_threshold_grid=THRESHOLD_GRID.tolist())
     return best
 
 
@@ -95,7 +111,7 @@ def run_segmentation(model_run, data_dir, cases_spec: str, out, evaluate: bool, 
     cfg = load_run_config(model_run)
     cases, _ = discover_cases(data_dir)
     by_id = {c.case_id: c for c in cases}
-    if threshold is None and cfg.unet.tune_threshold and "tuned_threshold" not in status:
+    if threshold is None and cfg.unet.tune_threshold and not threshold_is_tuned(status):
         status["tuned_threshold"] = tune_threshold(model, status, cfg, by_id, model_run, progress)
     thr = threshold if threshold is not None else status.get("tuned_threshold", status.get("threshold", 0.5))
     ids = select_cases(cases_spec, status, list(by_id))

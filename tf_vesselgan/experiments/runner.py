@@ -62,6 +62,7 @@ def inputs_key(*parts) -> str:
 
 def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = None) -> list[Stage]:
     """The stages of `cfg.study.kind`, in the order data flows."""
+    from tf_vesselgan.evaluation.evaluate import tuning_key
     from tf_vesselgan.training.gan_trainer import check_gan
 
     st = cfg.study
@@ -87,9 +88,10 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     real = keys[Layout.unet_name("real")]
     stages += [Stage(f"unet {name}", at.unet(name), partial(_unet, cfg, at, name, train_on, folder), keys[name])
                for name, (train_on, folder, _) in unets.items()]
+    tuning = tuning_key(cfg.unet)
     stages += [Stage(f"evaluate {name} on {split}", at.evaluation(name, split),
                      partial(_evaluate, at, data, name, split),
-                     inputs_key("evaluate", keys[name], split, data.resolve()))
+                     inputs_key("evaluate", keys[name], split, data.resolve(), *tuning))
                for name in unets for split in SPLITS]
     stages.append(Stage("fid", at.fid, partial(_fid, cfg, out),
                         inputs_key("fid", patches, real, samples, st.fid_samples, cfg.seed)))
@@ -99,7 +101,7 @@ def plan(cfg: ExperimentConfig, data: Path, out: Path, second: Path | None = Non
     if st.kind == "anonymization":
         # the real U-net's key covers the patches, the U-net config and the seed
         stages += _curve_plan(cfg, out, data, gans,
-                              inputs_key("curve", real, st.n_samples, st.fid_samples, data.resolve()))
+                              inputs_key("curve", real, st.n_samples, st.fid_samples, data.resolve(), *tuning))
     return stages
 
 

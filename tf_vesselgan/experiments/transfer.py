@@ -21,7 +21,7 @@ def transfer_stages(cfg: ExperimentConfig, out: Path, second: Path, pretrained: 
     sections, the seed, n, and for the fine-tuned U-nets `pretrained_key`, so a new n
     adds stages and a new pre-training redoes only the pre-trained arms."""
     from tf_vesselgan.data.build import build_patches, read_manifest
-    from tf_vesselgan.evaluation.evaluate import run_segmentation
+    from tf_vesselgan.evaluation.evaluate import run_segmentation, tuning_key
     from tf_vesselgan.experiments.runner import Stage, inputs_key
     from tf_vesselgan.training.unet_trainer import train_unet
 
@@ -59,7 +59,7 @@ def transfer_stages(cfg: ExperimentConfig, out: Path, second: Path, pretrained: 
 
         return [Stage(f"transfer U-net {tag}", folder, unet, unet_key),
                 Stage(f"transfer evaluate {tag}", evaluation, evaluate, inputs_key("transfer evaluate", unet_key,
-                                                                                     source))]
+                                                                                     source, *tuning_key(cfg.unet)))]
 
     stages += unet_and_eval(Layout.transfer_tag("reference"), full, full_key, None, None)
     for n in st.transfer_n:
