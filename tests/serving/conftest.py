@@ -5,14 +5,16 @@ import numpy as np
 import pytest
 
 
-def fake_gan_run(root, width=0.03, threshold=0.8):
+def fake_gan_run(root, width=0.03, threshold=0.8, **gan):
+    """A complete GAN run folder; `gan`: further GANConfig keys (e.g. upsample)."""
     from tf_vesselgan.config import ExperimentConfig, GANConfig, save_config
     from tf_vesselgan.models.generator import build_generator
 
     root.mkdir(parents=True, exist_ok=True)
-    save_config(ExperimentConfig(gan=GANConfig(width=width, label_threshold=threshold)), root / "config.yaml")
+    g = GANConfig(width=width, label_threshold=threshold, **gan)
+    save_config(ExperimentConfig(gan=g), root / "config.yaml")
     (root / "run.json").write_text(json.dumps({"kind": "gan", "patch_size": 96, "state": "complete"}))
-    gen = build_generator(100, width, 96)
+    gen = build_generator(g.latent_dim, width, 96, upsample=g.upsample)
     gen.save(str(root / "generator.keras"))
     return gen
 

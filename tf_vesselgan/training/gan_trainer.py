@@ -265,19 +265,32 @@ def _fit(t: _Training, ds, steps_per_epoch, accountant, clock: dict, patches_dir
     return t.result(done, seconds)
 
 
+def gan_hparams(cfg: ExperimentConfig, replicas: int) -> dict:
+    """TensorBoard's hparams of a GAN run: every scalar gan key (a list as text, the DP
+    keys as dp.*; unset keys left out), the seed and the replica count."""
+    flat = {"seed": cfg.seed, "replicas": replicas}
+    for f in dataclasses.fields(cfg.gan):
+        v = getattr(cfg.gan, f.name)
+        if dataclasses.is_dataclass(v):
+            flat.update({f"dp.{k}": x for k, x in dataclasses.asdict(v).items() if x is not None})
+        elif isinstance(v, (list, tuple)):
+            flat[f.name] = ",".join(map(str, v))
+        elif v is not None:
+            flat[f.name] = v
+    return flat
+
+
 def _monitoring(gan, ema, cfg: ExperimentConfig, run: Path, replicas: int, snapshots, resume: bool,
                 checkpoint) -> list:
     """Weight average, snapshots, TensorBoard, history.csv and the checkpoint, in that order."""
     g = cfg.gan
-    hparams = {"arch": g.arch, "width": g.width, "batch_size": g.batch_size, "latent_dim": g.latent_dim,
-               "n_critic": g.n_critic, "gp_weight": g.gp_weight, "seed": cfg.seed, "replicas": replicas}
     out = []
     if ema is not None:
         out.append(GeneratorEMA(gan.generator, ema, g.ema_decay, lambda: gan.g_optimizer.iterations.numpy()))
     # the checkpoint last: an epoch counts as done only once its history row is written, so
     # a kill in between redoes (and logs once) the epoch instead of losing its row
     return out + [snapshots,
-                  GANMonitor(str(run / "tensorboard"), hparams, g.image_grid, cfg.seed,
+                  GANMonitor(str(run / "tensorboard"), gan_hparams(cfg, replicas), g.image_grid, cfg.seed,
                              sampler=lambda: snapshots.current),
                   keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume), checkpoint]
 
