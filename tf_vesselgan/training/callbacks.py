@@ -1,8 +1,12 @@
-"""Training callbacks: TensorBoard scalars/images/hparams, checkpoints, step time, signals."""
+"""Training callbacks: TensorBoard scalars/images/hparams, history.csv, checkpoints, step
+time, signals."""
 from __future__ import annotations
 
+import csv
+import os
 import signal
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -20,6 +24,54 @@ def _scalar_name(key: str) -> str:
     if key in QUALITY_KEYS:
         return f"quality/{key}"
     return f"critic/{key}"
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """history.csv, one row per epoch: `epoch`, then the epoch logs' scalar keys (sorted).
+
+    Unlike Keras' CSVLogger, columns stay aligned across resumes: when an epoch logs a key
+    the file has no column for (a run resumed by a version that logs a new metric), the
+    file is rewritten with the new column, "NA" in the earlier rows; a key an epoch does
+    not log is "NA" in its row. Without `append` an existing file is replaced.
+    """
+
+    def __init__(self, path, append: bool = False):
+        super().__init__()
+        self.path = Path(path)
+        self.append = append
+        self.fields: list[str] | None = None
+
+    def on_train_begin(self, logs=None):
+        self.fields = None
+        if self.append and self.path.exists():
+            with open(self.path, newline="") as f:
+                self.fields = next(csv.reader(f), None)
+        elif self.path.exists():
+            self.path.unlink()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch}
+        for k, v in sorted((logs or {}).items()):
+            v = np.asarray(v)
+            if v.size == 1 and np.issubdtype(v.dtype, np.number):
+                row[k] = float(v)
+        if self.fields is None:
+            self.fields = list(row)
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f).writerow(self.fields)
+        new = [k for k in row if k not in self.fields]
+        if new:
+            with open(self.path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            self.fields += new
+            tmp = self.path.with_name(self.path.name + ".partial")
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=self.fields, restval="NA")
+                w.writeheader()
+                w.writerows(rows)
+            os.replace(tmp, self.path)
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.fields, restval="NA").writerow(row)
 
 
 class GANMonitor(keras.callbacks.Callback):

@@ -25,7 +25,7 @@ from tf_vesselgan.models import generator as generator_model
 from tf_vesselgan.models.critic import build_critic
 from tf_vesselgan.models.generator import build_generator
 from tf_vesselgan.training.budget import BudgetStop
-from tf_vesselgan.training.callbacks import EpochCheckpoint, GANMonitor, SignalStop
+from tf_vesselgan.training.callbacks import EpochCheckpoint, GANMonitor, HistoryCSV, SignalStop
 from tf_vesselgan.training.ema import GeneratorEMA
 from tf_vesselgan.training.finalize import finalize_generator, real_label_fraction
 from tf_vesselgan.training.gan import DCGAN, DPWGANGP, WGANGP
@@ -292,7 +292,7 @@ def _monitoring(gan, ema, cfg: ExperimentConfig, run: Path, replicas: int, snaps
     return out + [snapshots,
                   GANMonitor(str(run / "tensorboard"), gan_hparams(cfg, replicas), g.image_grid, cfg.seed,
                              sampler=lambda: snapshots.current),
-                  keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume), checkpoint]
+                  HistoryCSV(run / "history.csv", append=resume), checkpoint]
 
 
 def _open_run(out, cfg: ExperimentConfig, resume: bool, chief: bool, task: int) -> tuple[Path, ExperimentConfig]:
@@ -440,7 +440,7 @@ def remove_partials(run: Path) -> None:
 
 
 def _drop_history_from(path: Path, epoch: int) -> None:
-    """Removes history.csv rows of epochs ≥ `epoch` (0-based, as CSVLogger writes them):
+    """Removes history.csv rows of epochs ≥ `epoch` (0-based, as HistoryCSV writes them):
     an interrupted epoch is redone on resume and must not be logged twice."""
     if not path.exists():
         return
