@@ -115,16 +115,24 @@ def write_curve(out: Path, rows: list[dict], real: dict | None, plt) -> None:
         w.writeheader()
         w.writerows(rows)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for arch in dict.fromkeys(r["gan"] for r in rows):
-        pts = sorted((r["minutes"], r["test_dice"]) for r in rows if r["gan"] == arch)
-        ax.plot(*zip(*pts), marker="o", label=f"{arch}, synthetic pairs only")
-    if real:
-        ax.axhline(real["test_dice"], ls=":", color="k", label="real training patches")
-    ax.set_xlabel("GAN training, machine-minutes (CPU time / 2 cores)")
-    ax.set_ylabel("U-net test Dice (mean over patients)")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    lines = {f"{arch}, synthetic pairs only": [r for r in rows if r["gan"] == arch]
+             for arch in dict.fromkeys(r["gan"] for r in rows)}
+    draw_curves(ax, lines, {"real training patches": real["test_dice"]} if real else {})
     fig.tight_layout()
     fig.savefig(Layout(out).file("curve.png"), dpi=100)
     plt.close(fig)
+
+
+def draw_curves(ax, lines: dict[str, list[dict]], reals: dict[str, float]) -> None:
+    """Test Dice vs GAN machine-minutes: one line per label (its curve rows), a dotted
+    horizontal line per real-trained U-net (label: test Dice)."""
+    for label, rows in lines.items():
+        pts = sorted((r["minutes"], r["test_dice"]) for r in rows)
+        ax.plot(*zip(*pts), marker="o", label=label)
+    for label, dice_ in reals.items():
+        ax.axhline(dice_, ls=":", color="k", label=label)
+    ax.set_xlabel("GAN training, machine-minutes (CPU time / 2 cores)")
+    ax.set_ylabel("U-net test Dice (mean over patients)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
