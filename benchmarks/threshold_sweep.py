@@ -1,0 +1,48 @@
+"""Dice of a trained U-net's segmentation at probability thresholds beyond the tuning grid,
+per patient of a split (each volume segmented once, then thresholded).
+
+    python benchmarks/threshold_sweep.py --run out/cpu_oc30/unet_synthetic_dcgan \\
+        --data ../shared/data/icbm-mra --cases val
+
+Shows whether the tuned threshold (THRESHOLD_GRID in evaluation/evaluate.py) sits at the
+grid's top and what a finer or higher grid would give; choose on validation patients only.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import tf_vesselgan  # noqa: F401  (TF environment defaults)
+
+THRESHOLDS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True, type=Path, help="U-net run folder")
+    ap.add_argument("--data", required=True, type=Path)
+    ap.add_argument("--cases", default="val", help="val|test|train")
+    args = ap.parse_args()
+    from tf_vesselgan.data.nifti import discover_cases, load_volume
+    from tf_vesselgan.data.patches import auto_brain_mask
+    from tf_vesselgan.evaluation.inference import remove_small_components, segment_case
+    from tf_vesselgan.evaluation.metrics import dice
+    from tf_vesselgan.training.run_folder import load_run_config
+    from tf_vesselgan.training.unet_trainer import load_unet
+
+    model, status = load_unet(args.run)
+    cfg = load_run_config(args.run)
+    by_id = {c.case_id: c for c in discover_cases(args.data)[0]}
+    print(f"{'case':<12}" + "".join(f"{t:>9}" for t in THRESHOLDS) + f"   (tuned: {status.get('tuned_threshold')})")
+    for cid in status["splits"][args.cases]:
+        vol = load_volume(by_id[cid], cfg.data.label_map)
+        mask = vol.mask if vol.mask is not None else auto_brain_mask(vol.image)
+        prob = segment_case(model, vol.image, mask, status, cfg.unet)
+        truth = vol.label.astype(bool)
+        scores = [dice(remove_small_components(prob > t, cfg.unet.min_component_voxels), truth) for t in THRESHOLDS]
+        print(f"{cid:<12}" + "".join(f"{d:>9.3f}" for d in scores))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
