@@ -21,25 +21,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, type=Path, help="U-net run folder")
     ap.add_argument("--data", required=True, type=Path)
-    ap.add_argument("--cases", default="val", help="val|test|train")
+    ap.add_argument("--cases", default="val", help="val|test|train|all|ID,ID,...")
     args = ap.parse_args()
-    from tf_vesselgan.data.nifti import discover_cases, load_volume
-    from tf_vesselgan.data.patches import auto_brain_mask
-    from tf_vesselgan.evaluation.inference import remove_small_components, segment_case
-    from tf_vesselgan.evaluation.metrics import dice
+    from tf_vesselgan.data.nifti import discover_cases
+    from tf_vesselgan.errors import UserError
+    from tf_vesselgan.evaluation.evaluate import select_cases, threshold_dice
     from tf_vesselgan.training.run_folder import load_run_config
     from tf_vesselgan.training.unet_trainer import load_unet
 
-    model, status = load_unet(args.run)
-    cfg = load_run_config(args.run)
-    by_id = {c.case_id: c for c in discover_cases(args.data)[0]}
+    try:
+        model, status = load_unet(args.run)
+        cfg = load_run_config(args.run)
+        by_id = {c.case_id: c for c in discover_cases(args.data)[0]}
+        ids = select_cases(args.cases, status, list(by_id))
+    except UserError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(f"{'case':<12}" + "".join(f"{t:>9}" for t in THRESHOLDS) + f"   (tuned: {status.get('tuned_threshold')})")
-    for cid in status["splits"][args.cases]:
-        vol = load_volume(by_id[cid], cfg.data.label_map)
-        mask = vol.mask if vol.mask is not None else auto_brain_mask(vol.image)
-        prob = segment_case(model, vol.image, mask, status, cfg.unet)
-        truth = vol.label.astype(bool)
-        scores = [dice(remove_small_components(prob > t, cfg.unet.min_component_voxels), truth) for t in THRESHOLDS]
+    for cid in ids:
+        scores = threshold_dice(model, status, cfg, by_id[cid], THRESHOLDS)
         print(f"{cid:<12}" + "".join(f"{d:>9.3f}" for d in scores))
     return 0
 

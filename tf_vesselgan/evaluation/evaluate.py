@@ -68,6 +68,17 @@ def threshold_is_tuned(status: dict) -> bool:
     return "tuned_threshold" in status and status.get("tuned_threshold_grid") == THRESHOLD_GRID.tolist()
 
 
+def threshold_dice(model, status: dict, cfg, case, thresholds) -> np.ndarray:
+    """Dice of one case's segmentation at each probability threshold (the volume is
+    segmented once; components below unet.min_component_voxels removed, as `segment` does)."""
+    vol = load_volume(case, cfg.data.label_map)
+    mask = vol.mask if vol.mask is not None else auto_brain_mask(vol.image)
+    prob = segment_case(model, vol.image, mask, status, cfg.unet)
+    truth = vol.label.astype(bool)
+    return np.array([dice(remove_small_components(prob > t, cfg.unet.min_component_voxels), truth)
+                     for t in thresholds])
+
+
 def tune_threshold(model, status: dict, cfg, by_id: dict, model_run, progress: bool = True) -> float:
     """The probability threshold maximising mean Dice over the validation patients
     (THRESHOLD_GRID, 0.05…0.999), stored with the grid in the model's run.json so every
@@ -79,12 +90,7 @@ def tune_threshold(model, status: dict, cfg, by_id: dict, model_run, progress: b
         raise UserError("unet.tune_threshold needs the model's validation patients in the data folder")
     scores = np.zeros(len(THRESHOLD_GRID))
     for cid in progress_bar(ids, desc="tune threshold", unit="case", enable=progress):
-        vol = load_volume(by_id[cid], cfg.data.label_map)
-        mask = vol.mask if vol.mask is not None else auto_brain_mask(vol.image)
-        prob = segment_case(model, vol.image, mask, status, cfg.unet)
-        truth = vol.label.astype(bool)
-        scores += [dice(remove_small_components(prob > t, cfg.unet.min_component_voxels), truth)
-                   for t in THRESHOLD_GRID]
+        scores += threshold_dice(model, status, cfg, by_id[cid], THRESHOLD_GRID)
     best = float(THRESHOLD_GRID[int(np.argmax(scores))])
     write_status(Path(model_run), tuned_threshold=best, tuned_threshold_val_dice=float(scores.max() / len(ids)),
                  tuned_threshold_grid=THRESHOLD_GRID.tolist())

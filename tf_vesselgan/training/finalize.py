@@ -118,7 +118,6 @@ def pixel_std(images: np.ndarray) -> float:
     return float(images.std(axis=0).mean())
 
 
-
 def sample_similarity(images: np.ndarray) -> float:
     """Mean Pearson correlation between the images of different samples ([n, H, W]).
 
