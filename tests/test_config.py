@@ -43,6 +43,8 @@ def test_defaults_are_the_papers():
     ("unet:\n  loss: focal\n", "unet.loss", "not one of"),
     ("gan:\n  label_coding: signed\n  threshold_in_training: true\n", "gan.threshold_in_training", "unit"),
     ("gan:\n  label_coding: binary\n", "gan.label_coding", "not one of"),
+    ("study:\n  phantom_shape: [128, 128]\n", "study.phantom_shape", "three sizes"),
+    ("study:\n  phantom_shape: [128, 128, 4]\n", "study.phantom_shape", "three sizes"),
 ])
 def test_bad_values_name_file_and_key(tmp_path, text, key, what):
     path = write(tmp_path, text)
@@ -101,8 +103,8 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
 
 def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
     """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.upsample,
-    gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling and study.dp_epsilons
-    existed stay valid."""
+    gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling, study.dp_epsilons and
+    study.phantom_shape existed stay valid."""
     import hashlib
     import json
 
@@ -115,6 +117,7 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
     for key in ("upsample", "critic_layout", "critic_reals", "collapse_similarity_ceiling"):
         del before["gan"][key]
     del before["study"]["dp_epsilons"]
+    del before["study"]["phantom_shape"]
     old = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert config_hash(cfg) == old
     assert config_hash(from_dict({"gan": {"width": 0.125, "arch": "wgan-gp", "dp": {}}})) != \

@@ -207,6 +207,7 @@ class StudyConfig:
     kind: str = _opt("anonymization", choices=("anonymization", "augmentation", "transfer"))
     gans: list[str] = _opt(["dcgan", "wgan-gp", "wgan-gp-sn"])
     phantom_cases: int = _opt(0, 0, 1000)  # > 0: run on a built-in phantom of this many cases
+    phantom_shape: list[int] = _opt([128, 128, 64])  # its volumes' voxels (x, y, z)
     n_samples: int = _opt(2000, 1, 10_000_000)
     fid_samples: int = _opt(1000, 4, 1_000_000)
     privacy: bool = True
@@ -359,6 +360,9 @@ def _check(obj, prefix: str, source: str) -> None:
         _check_dp(obj, prefix, source)
     if isinstance(obj, GANConfig) and obj.dp is not None:
         _check_dp_gan(obj, prefix, source)
+    if isinstance(obj, StudyConfig) and (len(obj.phantom_shape) != 3 or not all(8 <= n <= 1024 for n in obj.phantom_shape)):
+        raise ConfigError(f"{source}: key '{prefix}.phantom_shape': expected three sizes in [8, 1024], "
+                          f"got {obj.phantom_shape!r}")
     if isinstance(obj, StudyConfig) and obj.dp_epsilons:
         bad = [e for e in obj.dp_epsilons if not e > 0]
         if bad:
@@ -515,7 +519,7 @@ def to_dict(cfg) -> dict:
 LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "upsample": "transposed",
                                 "critic_layout": "mirror", "critic_reals": "fresh",
                                 "collapse_similarity_ceiling": 0.5},
-                  "StudyConfig": {"dp_epsilons": []}, "DPConfig": {"planned_updates": None}}
+                  "StudyConfig": {"dp_epsilons": [], "phantom_shape": [128, 128, 64]}, "DPConfig": {"planned_updates": None}}
 
 
 def config_hash(cfg) -> str:

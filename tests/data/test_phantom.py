@@ -39,3 +39,13 @@ def test_same_seed_same_phantom_and_cli_writes_geometry(tmp_path, cli):
     assert sorted(p.name for p in (tmp_path / "p" / "labels").iterdir()) == ["phantom_000.nii.gz", "phantom_001.nii.gz"]
     code, out, err = cli("info", "--data", tmp_path / "p")
     assert code == 0 and "phantom_001" in out and "0.5x0.5x0.7" in out
+
+
+def test_a_study_phantom_has_the_configured_shape(tmp_path):
+    from tf_vesselgan.config import from_dict
+    from tf_vesselgan.experiments.runner import _phantom
+
+    cfg = from_dict({"study": {"phantom_cases": 2, "phantom_shape": [40, 36, 20]}})
+    _phantom(cfg, tmp_path / "phantom")
+    images = sorted((tmp_path / "phantom" / "images").glob("*.nii.gz"))
+    assert len(images) == 2 and all(nib.load(p).shape == (40, 36, 20) for p in images)

@@ -154,3 +154,15 @@ def test_a_new_threshold_grid_redoes_only_the_tuned_evaluations(tmp_path, monkey
     assert redone == {f"evaluate {u} on {s}" for u in ("real", "synthetic_wgan-gp-sn", "synthetic_dcgan")
                       for s in ("val", "test")} | {"curve wgan-gp-sn at 1 min", "curve dcgan at 1 min"}
     assert before["untuned"] == after["untuned"]
+
+
+def test_a_phantom_of_another_shape_redoes_everything_and_the_default_keeps_older_keys(tmp_path):
+    def phantom_inputs(study):
+        mapping = json.loads(json.dumps(STUDY))
+        mapping["study"].update({"phantom_cases": 4, **study})
+        return {s.name: s.inputs for s in plan(from_dict(mapping), tmp_path / "data", tmp_path / "out")}
+
+    base = phantom_inputs({})
+    assert phantom_inputs({"phantom_shape": [128, 128, 64]}) == base  # the default, as before the option
+    bigger = phantom_inputs({"phantom_shape": [256, 256, 64]})
+    assert "phantom" in base and all(bigger[name] != key for name, key in base.items())

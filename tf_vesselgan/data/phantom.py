@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 DEFAULT_SPACING = (0.5, 0.5, 0.7)
+DEFAULT_SHAPE = (128, 128, 64)
 
 
 def _smooth_noise(rng, shape, sigma):
@@ -66,7 +67,7 @@ def _grow_trees(rng, inside, size_mm, voxel_mm, max_points=40_000):
     return np.array(pts), np.array(radii), np.array(paths)
 
 
-def make_phantom(shape=(128, 128, 64), spacing=DEFAULT_SPACING, seed=0):
+def make_phantom(shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING, seed=0):
     """Makes one phantom case.
 
     Returns:
@@ -169,7 +170,7 @@ def phantom_case_ids(cases: int) -> list[str]:
     return [f"phantom_{i:03d}" for i in range(cases)]
 
 
-def write_phantom_dataset(out: str | Path, cases: int = 6, shape=(128, 128, 64), seed: int = 0,
+def write_phantom_dataset(out: str | Path, cases: int = 6, shape=DEFAULT_SHAPE, seed: int = 0,
                           spacing=DEFAULT_SPACING, progress: bool = True) -> list[str]:
     """Writes `out/images|labels|masks/<case>.nii.gz` for `cases` phantom cases."""
     from tf_vesselgan.data.nifti import save_nifti

@@ -115,7 +115,10 @@ def _data_stages(cfg: ExperimentConfig, data: Path, at: Layout) -> list[Stage]:
     stages = []
     source = data.resolve()
     if cfg.study.phantom_cases:
-        source = inputs_key("phantom", cfg.study.phantom_cases, cfg.seed)
+        from tf_vesselgan.data.phantom import DEFAULT_SHAPE
+
+        shape = tuple(cfg.study.phantom_shape)  # keyed only when not the default, as before the option
+        source = inputs_key("phantom", cfg.study.phantom_cases, cfg.seed, *([shape] if shape != DEFAULT_SHAPE else []))
         stages.append(Stage("phantom", at.phantom, partial(_phantom, cfg, at.phantom), source))
     build = partial(build_patches, data, at.patches, cfg, overwrite=True, progress=False)
     stages.append(Stage("patches", at.patches, build, inputs_key("patches", cfg.data, cfg.seed, source)))
@@ -126,7 +129,7 @@ def _phantom(cfg: ExperimentConfig, folder: Path) -> None:
     from tf_vesselgan.data.phantom import write_phantom_dataset
 
     shutil.rmtree(folder, ignore_errors=True)
-    write_phantom_dataset(folder, cases=cfg.study.phantom_cases, seed=cfg.seed)
+    write_phantom_dataset(folder, cases=cfg.study.phantom_cases, shape=tuple(cfg.study.phantom_shape), seed=cfg.seed)
 
 
 def _gan_stages(arm_cfg: ExperimentConfig, at: Layout, arm: str, patches: str) -> list[Stage]:
