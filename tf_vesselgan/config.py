@@ -360,9 +360,10 @@ def _check(obj, prefix: str, source: str) -> None:
         _check_dp(obj, prefix, source)
     if isinstance(obj, GANConfig) and obj.dp is not None:
         _check_dp_gan(obj, prefix, source)
-    if isinstance(obj, StudyConfig) and (len(obj.phantom_shape) != 3 or not all(8 <= n <= 1024 for n in obj.phantom_shape)):
+    shape = obj.phantom_shape if isinstance(obj, StudyConfig) else None
+    if shape is not None and (len(shape) != 3 or not all(8 <= n <= 1024 for n in shape)):
         raise ConfigError(f"{source}: key '{prefix}.phantom_shape': expected three sizes in [8, 1024], "
-                          f"got {obj.phantom_shape!r}")
+                          f"got {shape!r}")
     if isinstance(obj, StudyConfig) and obj.dp_epsilons:
         bad = [e for e in obj.dp_epsilons if not e > 0]
         if bad:
@@ -519,7 +520,8 @@ def to_dict(cfg) -> dict:
 LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "upsample": "transposed",
                                 "critic_layout": "mirror", "critic_reals": "fresh",
                                 "collapse_similarity_ceiling": 0.5},
-                  "StudyConfig": {"dp_epsilons": [], "phantom_shape": [128, 128, 64]}, "DPConfig": {"planned_updates": None}}
+                  "StudyConfig": {"dp_epsilons": [], "phantom_shape": [128, 128, 64]},
+                  "DPConfig": {"planned_updates": None}}
 
 
 def config_hash(cfg) -> str:
