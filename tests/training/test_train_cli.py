@@ -302,6 +302,32 @@ def test_gan_train_scored_snapshots_keep_the_best(patches, cli, tmp_path):
     assert "gan_train" in next(csv.DictReader(open(run / "history.csv")))
 
 
+def test_a_resume_that_records_more_keeps_history_columns_aligned(patches, tmp_path):
+    """`vesselgan run` resumes a GAN whose config gained recording keys (here: snapshots
+    scored by gan_train); the new columns join history.csv with NA in the earlier rows and
+    the old values stay under their own header."""
+    import yaml
+
+    from tf_vesselgan.config import from_dict
+    from tf_vesselgan.training.gan_trainer import train_gan
+
+    mapping = yaml.safe_load(GAN_YAML)
+    mapping["gan"].update(arch="dcgan", epochs=1)
+    run = tmp_path / "run"
+    train_gan(patches / "patches", run, from_dict(mapping), verbose=0)
+    first = list(csv.DictReader(open(run / "history.csv")))
+    mapping["gan"].update(epochs=2, snapshot_every=1, quality_samples=16, quality_score="gan_train",
+                          quality_unet_steps=2, quality_unet_width=0.05)
+    train_gan(patches / "patches", run, from_dict(mapping), resume=True, verbose=0)
+    with open(run / "history.csv") as f:
+        lines = list(csv.reader(f))
+    assert len({len(line) for line in lines}) == 1  # every row as wide as the header
+    rows = [dict(zip(lines[0], line)) for line in lines[1:]]
+    assert "gan_train" in lines[0] and "gan_train" not in first[0]
+    assert rows[0]["gan_train"] == "NA" and 0.0 <= float(rows[1]["gan_train"]) <= 1.0
+    assert all(rows[0][k] == v for k, v in first[0].items())
+
+
 def test_budget_stops_training_and_holds_on_resume(patches, cli, tmp_path):
     run = tmp_path / "run"
     code, out, err = cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run,
