@@ -89,11 +89,17 @@ def test_markers_with_and_without_input_keys(tmp_path):
     assert Stage("fid", tmp_path, None).done("whole")  # a stage without input key
 
 
-def test_the_cpu_study_configs_give_every_stage_an_input_key():
-    root = Path(__file__).resolve().parents[2] / "experiments" / "cpu"
-    for path in root.glob("*.yaml"):
+def test_every_shipped_study_config_plans_with_an_input_key_for_every_stage(tmp_path):
+    from tf_vesselgan.data.phantom import write_phantom_dataset
+
+    second = tmp_path / "second"  # the transfer studies' second data set
+    write_phantom_dataset(second, cases=20, shape=(24, 24, 16), progress=False)
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    studies = [p for p in root.rglob("*.yaml") if "study" in yaml.safe_load(p.read_text())]
+    assert {"demo.yaml", "demo_phantom256.yaml", "icbm_official_critic_60.yaml"} <= {p.name for p in studies}
+    for path in studies:
         cfg = from_dict(yaml.safe_load(path.read_text()), str(path))
-        assert all(s.inputs for s in plan(cfg, root, root / "out")), path
+        assert all(s.inputs for s in plan(cfg, root, tmp_path / "out", second)), path
         assert config_hash(cfg)  # the whole-config key still exists for older markers
 
 
