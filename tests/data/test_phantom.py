@@ -53,3 +53,14 @@ def test_a_study_phantom_has_the_configured_shape(tmp_path):
     _phantom(cfg, tmp_path / "phantom")
     images = sorted((tmp_path / "phantom" / "images").glob("*.nii.gz"))
     assert len(images) == 2 and all(nib.load(p).shape == (40, 36, 20) for p in images)
+
+
+def test_the_blob_count_changes_only_the_unlabelled_bright_structures():
+    shape = (64, 64, 32)
+    default = make_phantom(shape, seed=3)
+    explicit = make_phantom(shape, seed=3, blobs=(70, 100))
+    assert all(np.array_equal(x, y) for x, y in zip(default, explicit))
+    none = make_phantom(shape, seed=3, blobs=(0, 1))
+    assert np.array_equal(none[1], default[1])  # same vessel trees and labels
+    bright = [(img > 700) & (lab == 0) & (mask == 1) for img, lab, mask, _ in (default, none)]
+    assert bright[1].sum() < 0.5 * bright[0].sum()

@@ -13,6 +13,7 @@ from scipy import ndimage
 
 DEFAULT_SPACING = (0.5, 0.5, 0.7)
 DEFAULT_SHAPE = (128, 128, 64)
+DEFAULT_BLOBS = (70, 100)  # bright unlabelled blobs per case: [low, high)
 
 
 def _smooth_noise(rng, shape, sigma):
@@ -67,8 +68,8 @@ def _grow_trees(rng, inside, size_mm, voxel_mm, max_points=40_000):
     return np.array(pts), np.array(radii), np.array(paths)
 
 
-def make_phantom(shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING, seed=0):
-    """Makes one phantom case.
+def make_phantom(shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING, seed=0, blobs=DEFAULT_BLOBS):
+    """Makes one phantom case; `blobs` = [low, high) of its bright unlabelled blob count.
 
     Returns:
         (image float32, label uint8 {0,1}, brain mask uint8, affine 4x4).
@@ -87,7 +88,7 @@ def make_phantom(shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING, seed=0):
         return ((q[0] / (0.47 * ax[0])) ** 2 + (q[1] / (0.47 * ax[1])) ** 2 + (q[2] / (0.62 * ax[2])) ** 2) < 0.80 ** 2
 
     image, label = _vessels(rng, image, inside, size_mm, sp)
-    _bright_structures(rng, image, inside, sp)
+    _bright_structures(rng, image, inside, sp, blobs)
     image = _acquisition(rng, image, grid)
     affine = np.diag([*sp, 1.0])
     affine[:3, 3] = -(np.asarray(shape) - 1) / 2 * sp
@@ -135,11 +136,11 @@ def _vessels(rng, image, inside, size_mm, sp) -> tuple[np.ndarray, np.ndarray]:
     return image * (1 - signal) + vessel_intensity * signal, label
 
 
-def _bright_structures(rng, image, inside, sp) -> None:
+def _bright_structures(rng, image, inside, sp, blobs=DEFAULT_BLOBS) -> None:
     """Bright, unlabelled non-vessel structures inside the brain (fat, calcification,
     T1-bright tissue in TOF): blobs as bright as distal vessels, painted in place."""
     shape = image.shape
-    for _ in range(int(rng.integers(70, 100))):
+    for _ in range(int(rng.integers(*blobs))):
         c = np.array([rng.uniform(0.25, 0.75) * n for n in shape])
         if not inside(c * sp):
             continue
@@ -171,7 +172,7 @@ def phantom_case_ids(cases: int) -> list[str]:
 
 
 def write_phantom_dataset(out: str | Path, cases: int = 6, shape=DEFAULT_SHAPE, seed: int = 0,
-                          spacing=DEFAULT_SPACING, progress: bool = True) -> list[str]:
+                          spacing=DEFAULT_SPACING, progress: bool = True, blobs=DEFAULT_BLOBS) -> list[str]:
     """Writes `out/images|labels|masks/<case>.nii.gz` for `cases` phantom cases."""
     from tf_vesselgan.data.nifti import save_nifti
     from tf_vesselgan.utils.progress import progress_bar
@@ -184,7 +185,7 @@ def write_phantom_dataset(out: str | Path, cases: int = 6, shape=DEFAULT_SHAPE, 
     names = phantom_case_ids(cases)
     for i in progress_bar(range(cases), desc="phantom", unit="case", enable=progress):
         cid = names[i]
-        image, label, mask, affine = make_phantom(shape, spacing, seeds[i])
+        image, label, mask, affine = make_phantom(shape, spacing, seeds[i], blobs)
         save_nifti(out / "images" / f"{cid}.nii.gz", image, affine)
         save_nifti(out / "labels" / f"{cid}.nii.gz", label, affine)
         save_nifti(out / "masks" / f"{cid}.nii.gz", mask, affine)
