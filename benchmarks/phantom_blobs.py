@@ -25,15 +25,22 @@ def _blobs(text: str) -> tuple[int, int]:
     return low, high
 
 
+def _cases(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     import nibabel as nib
     import numpy as np
 
     from tf_vesselgan.data.phantom import write_phantom_dataset
+    from tf_vesselgan.evaluation.evaluate import threshold_baseline
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--cases", type=int, default=8)
+    ap.add_argument("--cases", type=_cases, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--blobs", type=_blobs, default=(70, 100), help="LOW,HIGH: blob count drawn from [LOW, HIGH)")
     args = ap.parse_args()
@@ -43,9 +50,7 @@ def main() -> None:
     for cid in ids:
         image, label, mask = (np.asarray(nib.load(str(args.out / sub / f"{cid}.nii.gz")).dataobj)
                               for sub in ("images", "labels", "masks"))
-        x, truth = image[mask > 0].astype(np.float32), label[mask > 0] > 0
-        best = max(2 * ((x > t) & truth).sum() / ((x > t).sum() + truth.sum())
-                   for t in np.percentile(x, np.linspace(90, 99.99, 200)))
+        best = threshold_baseline(image.astype(np.float32), label > 0, mask > 0)
         print(f"{cid}: vessel fraction {label.mean():.4f}, best global threshold Dice in the brain {best:.3f}")
 
 
