@@ -342,6 +342,21 @@ def test_budget_stops_training_and_holds_on_resume(patches, cli, tmp_path):
     assert len(list(csv.DictReader(open(run / "history.csv")))) == 1
 
 
+def test_resume_holds_a_budget_its_first_epoch_exhausted_however_fast_that_epoch_was():
+    """The budget stop's rule (the next epoch costs what the last did, the first its whole
+    clock) and the resume check agree; the flaky case was a first epoch under half the budget."""
+    from tf_vesselgan.training.gan_trainer import _clock_at
+
+    one = {"clock": {"1": {"machine_seconds": 0.6, "wall_seconds": 0.7}}}
+    assert _clock_at(one, 1, 1.0) == ({"machine_seconds": 0.6, "wall_seconds": 0.7}, False)
+    assert _clock_at(one, 1, 1.3)[1] is True
+    two = {"clock": {"1": {"machine_seconds": 0.6, "wall_seconds": 0.7},
+                     "2": {"machine_seconds": 0.8, "wall_seconds": 0.9}}}
+    assert _clock_at(two, 2, 1.0)[1] is False and _clock_at(two, 2, 1.01)[1] is True
+    assert _clock_at({}, 0, 1.0) == ({"machine_seconds": 0.0, "wall_seconds": 0.0}, True)
+    assert _clock_at(one, 1, None)[1] is True
+
+
 def test_quality_features_without_a_unet_is_refused_before_anything_is_written(patches, cli, tmp_path):
     cfg = tmp_path / "q.yaml"
     cfg.write_text(SAMPLING_YAML.replace("  quality_samples: 16\n",

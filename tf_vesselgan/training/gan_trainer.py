@@ -307,9 +307,10 @@ def _open_run(out, cfg: ExperimentConfig, resume: bool, chief: bool, task: int) 
 
 def _clock_at(status: dict, epoch: int, max_seconds: float | None) -> tuple[dict, bool]:
     """(machine/wall seconds spent before `epoch`, whether the budget holds one more epoch
-    — its cost known from the previous one)."""
-    clocks = status.get("clock", {})
-    clock = clocks.get(str(epoch), {"machine_seconds": 0.0, "wall_seconds": 0.0})
+    — its cost known from the previous one, the same rule BudgetStop applied when it
+    stopped: the first epoch's cost is its whole clock)."""
+    clocks = {"0": {"machine_seconds": 0.0, "wall_seconds": 0.0}, **status.get("clock", {})}
+    clock = clocks.get(str(epoch), clocks["0"])
     previous = clocks.get(str(epoch - 1))
     estimate = clock["machine_seconds"] - previous["machine_seconds"] if previous else 0.0
     return clock, max_seconds is None or clock["machine_seconds"] + estimate < max_seconds
