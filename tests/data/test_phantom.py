@@ -1,6 +1,7 @@
 """The built-in phantom: exact labels, geometry, and not threshold-segmentable."""
 import nibabel as nib
 import numpy as np
+from scipy import ndimage
 
 from tf_vesselgan.data.phantom import make_phantom
 
@@ -64,3 +65,21 @@ def test_the_blob_count_changes_only_the_unlabelled_bright_structures():
     assert np.array_equal(none[1], default[1])  # same vessel trees and labels
     bright = [(img > 700) & (lab == 0) & (mask == 1) for img, lab, mask, _ in (default, none)]
     assert bright[1].sum() < 0.5 * bright[0].sum()
+
+
+def test_a_longer_inflow_brightens_only_the_vessels_and_the_fat_option_only_the_ring():
+    shape = (64, 64, 32)
+    default = make_phantom(shape, seed=3)
+    explicit = make_phantom(shape, seed=3, inflow_mm=60.0, fat=0.78)
+    assert all(np.array_equal(x, y) for x, y in zip(default, explicit))
+    image, label, mask, _ = default
+    vessel, tissue = (label == 1), (label == 0) & (mask == 1)
+    ring = mask == 0  # the ring and scalp lie outside the brain mask
+    long_inflow = make_phantom(shape, seed=3, inflow_mm=600.0)
+    assert np.array_equal(long_inflow[1], label)
+    assert long_inflow[0][vessel].mean() > image[vessel].mean() + 50  # int16, about 1000 per unit
+    assert abs(long_inflow[0][tissue & ~ndimage.binary_dilation(vessel, iterations=2)].mean()
+               - image[tissue & ~ndimage.binary_dilation(vessel, iterations=2)].mean()) < 1
+    dim_fat = make_phantom(shape, seed=3, fat=0.4)
+    assert np.array_equal(dim_fat[1], label) and np.array_equal(dim_fat[0][mask == 1], image[mask == 1])
+    assert np.percentile(dim_fat[0][ring], 99) < 0.75 * np.percentile(image[ring], 99)

@@ -14,6 +14,8 @@ from scipy import ndimage
 DEFAULT_SPACING = (0.5, 0.5, 0.7)
 DEFAULT_SHAPE = (128, 128, 64)
 DEFAULT_BLOBS = (70, 100)  # bright unlabelled blobs per case: [low, high)
+DEFAULT_FAT = 0.78  # mean intensity of the fat/skull ring (brain tissue about 0.32)
+DEFAULT_INFLOW_MM = 60.0  # flow path over which a vessel's inflow signal falls to 1/e of its saturable part
 
 
 def _smooth_noise(rng, shape, sigma):
@@ -68,8 +70,11 @@ def _grow_trees(rng, inside, size_mm, voxel_mm, max_points=40_000):
     return np.array(pts), np.array(radii), np.array(paths)
 
 
-def make_phantom(shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING, seed=0, blobs=DEFAULT_BLOBS):
-    """Makes one phantom case; `blobs` = [low, high) of its bright unlabelled blob count.
+def make_phantom(shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING, seed=0, blobs=DEFAULT_BLOBS,
+                 inflow_mm=DEFAULT_INFLOW_MM, fat=DEFAULT_FAT):
+    """Makes one phantom case; `blobs` = [low, high) of its bright unlabelled blob count,
+    `inflow_mm` the flow path over which the vessels' inflow signal saturates (longer:
+    distal vessels stay brighter than the fat ring and the blobs, as in the ICBM scans).
 
     Returns:
         (image float32, label uint8 {0,1}, brain mask uint8, affine 4x4).
@@ -81,13 +86,13 @@ def make_phantom(shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING, seed=0, blobs=DEF
     grid = np.meshgrid(*[(np.arange(n) + 0.5) / n - 0.5 for n in shape], indexing="ij")
     # head/brain ellipsoids in normalised coordinates, slightly jittered per case
     ax = rng.uniform(0.92, 1.0, 3)
-    image, brain = _head(rng, grid, ax, shape)
+    image, brain = _head(rng, grid, ax, shape, fat)
 
     def inside(p):
         q = p / size_mm - 0.5
         return ((q[0] / (0.47 * ax[0])) ** 2 + (q[1] / (0.47 * ax[1])) ** 2 + (q[2] / (0.62 * ax[2])) ** 2) < 0.80 ** 2
 
-    image, label = _vessels(rng, image, inside, size_mm, sp)
+    image, label = _vessels(rng, image, inside, size_mm, sp, inflow_mm)
     _bright_structures(rng, image, inside, sp, blobs)
     image = _acquisition(rng, image, grid)
     affine = np.diag([*sp, 1.0])
@@ -95,7 +100,7 @@ def make_phantom(shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING, seed=0, blobs=DEF
     return image, label.astype(np.uint8), brain.astype(np.uint8), affine
 
 
-def _head(rng, grid, ax, shape) -> tuple[np.ndarray, np.ndarray]:
+def _head(rng, grid, ax, shape, fat_mean=DEFAULT_FAT) -> tuple[np.ndarray, np.ndarray]:
     """(image of tissue, fat ring and scalp, brain mask) of the jittered head ellipsoids."""
     rho = np.sqrt((grid[0] / (0.47 * ax[0])) ** 2 + (grid[1] / (0.47 * ax[1])) ** 2 + (grid[2] / (0.62 * ax[2])) ** 2)
     head = rho < 1.0
@@ -103,14 +108,14 @@ def _head(rng, grid, ax, shape) -> tuple[np.ndarray, np.ndarray]:
     ring = head & (rho > 0.90)
     tissue = 0.32 + 0.035 * _smooth_noise(rng, shape, 2.0) + 0.02 * _smooth_noise(rng, shape, 0.8)
     tissue += 0.06 * (_smooth_noise(rng, shape, 5.0) > 0.4)  # grey/white-matter-like patches
-    fat = 0.78 + 0.12 * _smooth_noise(rng, shape, 1.5)
+    fat = fat_mean * (1 + 0.12 / 0.78 * _smooth_noise(rng, shape, 1.5))
     image = np.where(brain, tissue, 0.0)
     image = np.where(ring, fat, image)
     image = np.where(head & ~brain & ~ring, 0.15 + 0.03 * _smooth_noise(rng, shape, 1.0), image).astype(np.float32)
     return image, brain
 
 
-def _vessels(rng, image, inside, size_mm, sp) -> tuple[np.ndarray, np.ndarray]:
+def _vessels(rng, image, inside, size_mm, sp, inflow_mm=DEFAULT_INFLOW_MM) -> tuple[np.ndarray, np.ndarray]:
     """Grows vessel trees and paints them with partial volume and inflow saturation;
     returns (image, label)."""
     shape = image.shape
@@ -130,7 +135,7 @@ def _vessels(rng, image, inside, size_mm, sp) -> tuple[np.ndarray, np.ndarray]:
         label[box] |= d < r
         s = np.clip((r - d) / soft + 0.5, 0.0, 1.0).astype(np.float32)
         signal[box] = np.maximum(signal[box], s)
-        inflow = 0.25 + 0.75 * np.exp(-path / 60.0)  # saturation along the flow path
+        inflow = 0.25 + 0.75 * np.exp(-path / inflow_mm)  # saturation along the flow path
         brightness[box] = np.where(s > 0, np.maximum(brightness[box], inflow), brightness[box])
     vessel_intensity = 0.45 + 0.6 * brightness
     return image * (1 - signal) + vessel_intensity * signal, label
@@ -172,7 +177,8 @@ def phantom_case_ids(cases: int) -> list[str]:
 
 
 def write_phantom_dataset(out: str | Path, cases: int = 6, shape=DEFAULT_SHAPE, seed: int = 0,
-                          spacing=DEFAULT_SPACING, progress: bool = True, blobs=DEFAULT_BLOBS) -> list[str]:
+                          spacing=DEFAULT_SPACING, progress: bool = True, blobs=DEFAULT_BLOBS,
+                          inflow_mm=DEFAULT_INFLOW_MM, fat=DEFAULT_FAT) -> list[str]:
     """Writes `out/images|labels|masks/<case>.nii.gz` for `cases` phantom cases."""
     from tf_vesselgan.data.nifti import save_nifti
     from tf_vesselgan.utils.progress import progress_bar
@@ -185,7 +191,7 @@ def write_phantom_dataset(out: str | Path, cases: int = 6, shape=DEFAULT_SHAPE, 
     names = phantom_case_ids(cases)
     for i in progress_bar(range(cases), desc="phantom", unit="case", enable=progress):
         cid = names[i]
-        image, label, mask, affine = make_phantom(shape, spacing, seeds[i], blobs)
+        image, label, mask, affine = make_phantom(shape, spacing, seeds[i], blobs, inflow_mm, fat)
         save_nifti(out / "images" / f"{cid}.nii.gz", image, affine)
         save_nifti(out / "labels" / f"{cid}.nii.gz", label, affine)
         save_nifti(out / "masks" / f"{cid}.nii.gz", mask, affine)

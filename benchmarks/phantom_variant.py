@@ -1,11 +1,12 @@
-"""Writes a phantom data set with another number of bright unlabelled blobs per case
-(the built-in phantom has 70-100), for running the demo recipe on it:
+"""Writes a phantom data set with another contrast than the built-in one: another number
+of bright unlabelled blobs per case (built-in: 70-100), another inflow saturation length
+(built-in: 60 mm) or fat ring intensity (built-in: 0.78), for running the demo recipe on it:
 
-    python benchmarks/phantom_blobs.py --out out/phantom_blobs10 --cases 8 --seed 1 --blobs 10,20
+    python benchmarks/phantom_variant.py --out out/phantom_blobs10 --cases 8 --seed 1 --blobs 10,20
     vesselgan run experiments/demo_data.yaml --data out/phantom_blobs10 --out out/demo_blobs10
 
 With --cases 8 --seed 1 the cases are the demo's (`experiments/demo.yaml`) but for the
-blobs; prints each case's best global-threshold Dice inside the brain mask.
+changed contrast; prints each case's best global-threshold Dice inside the brain mask.
 """
 from __future__ import annotations
 
@@ -31,11 +32,21 @@ def _cases(text: str) -> int:
     return int(text)
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def main() -> None:
     import nibabel as nib
     import numpy as np
 
-    from tf_vesselgan.data.phantom import write_phantom_dataset
+    from tf_vesselgan.data.phantom import DEFAULT_FAT, DEFAULT_INFLOW_MM, write_phantom_dataset
     from tf_vesselgan.evaluation.evaluate import threshold_baseline
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -43,10 +54,14 @@ def main() -> None:
     ap.add_argument("--cases", type=_cases, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--blobs", type=_blobs, default=(70, 100), help="LOW,HIGH: blob count drawn from [LOW, HIGH)")
+    ap.add_argument("--inflow-mm", type=_positive, default=DEFAULT_INFLOW_MM,
+                    help="flow path (mm) over which the inflow signal saturates")
+    ap.add_argument("--fat", type=_positive, default=DEFAULT_FAT, help="mean intensity of the fat ring")
     args = ap.parse_args()
     if args.out.exists():
         ap.error(f"{args.out} exists; choose a new folder")
-    ids = write_phantom_dataset(args.out, cases=args.cases, seed=args.seed, blobs=args.blobs, progress=False)
+    ids = write_phantom_dataset(args.out, cases=args.cases, seed=args.seed, blobs=args.blobs,
+                                inflow_mm=args.inflow_mm, fat=args.fat, progress=False)
     for cid in ids:
         image, label, mask = (np.asarray(nib.load(str(args.out / sub / f"{cid}.nii.gz")).dataobj)
                               for sub in ("images", "labels", "masks"))
