@@ -103,8 +103,8 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
 
 def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
     """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.upsample,
-    gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling, study.dp_epsilons and
-    study.phantom_shape existed stay valid."""
+    gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling, study.dp_epsilons,
+    study.phantom_shape and the phantom's contrast existed stay valid."""
     import hashlib
     import json
 
@@ -118,6 +118,8 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
         del before["gan"][key]
     del before["study"]["dp_epsilons"]
     del before["study"]["phantom_shape"]
+    del before["study"]["phantom_inflow_mm"]
+    del before["study"]["phantom_fat"]
     old = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert config_hash(cfg) == old
     assert config_hash(from_dict({"gan": {"width": 0.125, "arch": "wgan-gp", "dp": {}}})) != \
@@ -125,3 +127,5 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
     assert config_hash(from_dict({"gan": {"width": 0.125, "label_blur": 0.6}})) != config_hash(cfg)
     for key, value in (("upsample", "resize"), ("critic_layout", "official"), ("critic_reals", "reuse")):
         assert config_hash(from_dict({"gan": {"width": 0.125, key: value}})) != config_hash(cfg)
+    for key, value in (("phantom_inflow_mm", 300.0), ("phantom_fat", 0.5)):
+        assert config_hash(from_dict({"gan": {"width": 0.125}, "study": {key: value}})) != config_hash(cfg)

@@ -40,20 +40,39 @@ def test_same_seed_same_phantom_and_cli_writes_geometry(tmp_path, cli):
     assert sorted(p.name for p in (tmp_path / "p" / "labels").iterdir()) == ["phantom_000.nii.gz", "phantom_001.nii.gz"]
     code, out, err = cli("info", "--data", tmp_path / "p")
     assert code == 0 and "phantom_001" in out and "0.5x0.5x0.7" in out
+    code, out, err = cli("phantom", "--out", tmp_path / "q", "--cases", 1, "--shape", 48, 48, 24, "--seed", 1,
+                         "--inflow-mm", 300, "--fat", 0.5)
+    assert code == 0, err
+    seed = np.random.SeedSequence(1).spawn(1)[0]
+    assert np.array_equal(np.asarray(nib.load(str(tmp_path / "q" / "images" / "phantom_000.nii.gz")).dataobj),
+                          make_phantom((48, 48, 24), seed=seed, inflow_mm=300.0, fat=0.5)[0])
+    code, out, err = cli("phantom", "--out", tmp_path / "r", "--fat", "-1")
+    assert code == 2 and "--fat" in err and not (tmp_path / "r").exists()
 
 
-def test_a_study_phantom_has_the_configured_shape(tmp_path):
+def test_a_study_phantom_has_the_configured_shape_and_contrast(tmp_path):
     from tf_vesselgan.config import LATER_DEFAULTS, StudyConfig, from_dict
     from tf_vesselgan.data.phantom import DEFAULT_SHAPE
     from tf_vesselgan.experiments.runner import _phantom
 
+    from tf_vesselgan.data.phantom import DEFAULT_FAT, DEFAULT_INFLOW_MM
+
     # one default in three places (config, its hash exemption, the phantom): they agree
     assert tuple(StudyConfig().phantom_shape) == tuple(LATER_DEFAULTS["StudyConfig"]["phantom_shape"]) == DEFAULT_SHAPE
+    later = LATER_DEFAULTS["StudyConfig"]
+    assert StudyConfig().phantom_inflow_mm == later["phantom_inflow_mm"] == DEFAULT_INFLOW_MM
+    assert StudyConfig().phantom_fat == later["phantom_fat"] == DEFAULT_FAT
 
     cfg = from_dict({"study": {"phantom_cases": 2, "phantom_shape": [40, 36, 20]}})
     _phantom(cfg, tmp_path / "phantom")
     images = sorted((tmp_path / "phantom" / "images").glob("*.nii.gz"))
     assert len(images) == 2 and all(nib.load(p).shape == (40, 36, 20) for p in images)
+    cfg = from_dict({"study": {"phantom_cases": 1, "phantom_shape": [40, 36, 20], "phantom_inflow_mm": 600.0,
+                               "phantom_fat": 0.4}})
+    _phantom(cfg, tmp_path / "bright")
+    expected = make_phantom((40, 36, 20), seed=np.random.SeedSequence(cfg.seed).spawn(1)[0], inflow_mm=600.0, fat=0.4)
+    assert np.array_equal(np.asarray(nib.load(str(tmp_path / "bright" / "images" / "phantom_000.nii.gz")).dataobj),
+                          expected[0])
 
 
 def test_the_blob_count_changes_only_the_unlabelled_bright_structures():

@@ -172,3 +172,7 @@ def test_a_phantom_of_another_shape_redoes_everything_and_the_default_keeps_olde
     assert phantom_inputs({"phantom_shape": [128, 128, 64]}) == base  # the default, as before the option
     bigger = phantom_inputs({"phantom_shape": [256, 256, 64]})
     assert "phantom" in base and all(bigger[name] != key for name, key in base.items())
+    assert phantom_inputs({"phantom_inflow_mm": 60.0, "phantom_fat": 0.78}) == base
+    for contrast in ({"phantom_inflow_mm": 300.0}, {"phantom_fat": 0.5}):
+        brighter = phantom_inputs(contrast)
+        assert all(brighter[name] != key for name, key in base.items())

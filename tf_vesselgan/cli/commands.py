@@ -14,7 +14,8 @@ def phantom(args) -> int:
 
     t0 = time.perf_counter()
     with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
-        ids = write_phantom_dataset(tmp, cases=args.cases, shape=tuple(args.shape), seed=args.seed)
+        ids = write_phantom_dataset(tmp, cases=args.cases, shape=tuple(args.shape), seed=args.seed,
+                                    inflow_mm=args.inflow_mm, fat=args.fat)
     print(f"phantom: {len(ids)} cases of {tuple(args.shape)} in {time.perf_counter() - t0:.1f} s -> {args.out}")
     return 0
 

@@ -18,6 +18,16 @@ def _shape(text: str) -> int:
     return v
 
 
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tf_vesselgan.cli import commands
 
@@ -36,6 +46,10 @@ def _data_commands(sub, commands) -> None:
     s.add_argument("--cases", type=_shape, default=6)
     s.add_argument("--shape", type=_shape, nargs=3, default=[128, 128, 64], metavar=("X", "Y", "Z"))
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--inflow-mm", type=_positive_float, default=60.0,
+                   help="flow path (mm) over which the vessels' inflow signal saturates (study.phantom_inflow_mm)")
+    s.add_argument("--fat", type=_positive_float, default=0.78,
+                   help="mean intensity of the fat ring, brain tissue about 0.32 (study.phantom_fat)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=commands.phantom)
 

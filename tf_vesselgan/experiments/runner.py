@@ -115,10 +115,12 @@ def _data_stages(cfg: ExperimentConfig, data: Path, at: Layout) -> list[Stage]:
     stages = []
     source = data.resolve()
     if cfg.study.phantom_cases:
-        from tf_vesselgan.data.phantom import DEFAULT_SHAPE
+        from tf_vesselgan.data.phantom import DEFAULT_FAT, DEFAULT_INFLOW_MM, DEFAULT_SHAPE
 
-        shape = tuple(cfg.study.phantom_shape)  # keyed only when not the default, as before the option
-        source = inputs_key("phantom", cfg.study.phantom_cases, cfg.seed, *([shape] if shape != DEFAULT_SHAPE else []))
+        st = cfg.study  # shape and contrast keyed only when not the default, as before the options
+        shape, contrast = tuple(st.phantom_shape), (st.phantom_inflow_mm, st.phantom_fat)
+        source = inputs_key("phantom", st.phantom_cases, cfg.seed, *([shape] if shape != DEFAULT_SHAPE else []),
+                            *([contrast] if contrast != (DEFAULT_INFLOW_MM, DEFAULT_FAT) else []))
         stages.append(Stage("phantom", at.phantom, partial(_phantom, cfg, at.phantom), source))
     build = partial(build_patches, data, at.patches, cfg, overwrite=True, progress=False)
     stages.append(Stage("patches", at.patches, build, inputs_key("patches", cfg.data, cfg.seed, source)))
@@ -129,7 +131,9 @@ def _phantom(cfg: ExperimentConfig, folder: Path) -> None:
     from tf_vesselgan.data.phantom import write_phantom_dataset
 
     shutil.rmtree(folder, ignore_errors=True)
-    write_phantom_dataset(folder, cases=cfg.study.phantom_cases, shape=tuple(cfg.study.phantom_shape), seed=cfg.seed)
+    st = cfg.study
+    write_phantom_dataset(folder, cases=st.phantom_cases, shape=tuple(st.phantom_shape), seed=cfg.seed,
+                          inflow_mm=st.phantom_inflow_mm, fat=st.phantom_fat)
 
 
 def _gan_stages(arm_cfg: ExperimentConfig, at: Layout, arm: str, patches: str) -> list[Stage]:
