@@ -189,16 +189,21 @@ def write_report(out: Path, cfg: ExperimentConfig, data: Path, second: Path | No
 
 def _table2_section(t2: list[dict]) -> list[str]:
     lines = ["## Table 2: segmentation (mean ± sd over patients)", "",
-             "| U-net trained on | val Dice | val 95HD (mm) | test Dice | test 95HD (mm) | per-patient CSVs |",
-             "|---|---|---|---|---|---|"]
+             "| U-net trained on | val Dice | val 95HD (mm) | test Dice | test 95HD (mm) | test Dice ÷ real's "
+             "| per-patient CSVs |",
+             "|---|---|---|---|---|---|---|"]
+    real = next((r.get("test_dice") for r in t2 if r["unet"] == "real"), None)
 
     def cell(r, split, key):
         return f"{r[f'{split}_{key}']:.3f} ± {r[f'{split}_{key}_sd']:.3f}" if f"{split}_{key}" in r else "–"
 
+    def ratio(r):
+        return f"{r['test_dice'] / real:.2f}" if real and "test_dice" in r else "–"
+
     for r in t2:
         links = ", ".join(f"[{s}]({r[f'{s}_csv']})" for s in ("val", "test") if f"{s}_csv" in r)
         lines.append(f"| {r['unet']} | {cell(r, 'val', 'dice')} | {cell(r, 'val', 'hd95_mm')} | "
-                     f"{cell(r, 'test', 'dice')} | {cell(r, 'test', 'hd95_mm')} | {links} |")
+                     f"{cell(r, 'test', 'dice')} | {cell(r, 'test', 'hd95_mm')} | {ratio(r)} | {links} |")
     return lines
 
 
