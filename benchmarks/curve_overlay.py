@@ -9,6 +9,12 @@ A line may join several run folders of the same GAN recipe (e.g. a 10-minute run
 generators as `vesselgan run` scored them (`curve_rows`, the config read from the GAN run
 folders); the real U-net's line is drawn once per distinct test Dice, so studies against
 different real U-nets show it. Prints every point; writes the figure and a CSV next to it.
+
+`--points CSV` adds the points of an earlier run of this script (its CSV) whose study
+folders are gone, e.g. to draw a new study's line over the committed curves:
+
+    python benchmarks/curve_overlay.py --points experiments/cpu/results_official_critic/curve_overlay.csv \
+        --line "official critic, 4x patches=out/cpu_oc4x" --out /tmp/overlay.png
 """
 from __future__ import annotations
 
@@ -38,17 +44,43 @@ def study_rows(run: Path) -> tuple[list[dict], dict | None]:
     return rows, real
 
 
+def read_points(path: Path) -> list[dict]:
+    """The rows of a CSV this script wrote, numbers parsed; SystemExit on another file."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    need = {"line", "minutes", "test_dice", "ratio_to_real", "run", "source"}
+    if not rows or not need <= set(rows[0]):
+        raise SystemExit(f"--points {path}: not a CSV of this script (needs columns {', '.join(sorted(need))})")
+    try:
+        return [{**r, "minutes": float(r["minutes"]), "test_dice": float(r["test_dice"]),
+                 "ratio_to_real": float(r["ratio_to_real"]) if r["ratio_to_real"] else None} for r in rows]
+    except ValueError as e:
+        raise SystemExit(f"--points {path}: {e}") from None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--line", action="append", required=True, help="LABEL=RUN[,RUN...]")
+    ap.add_argument("--line", action="append", default=[], help="LABEL=RUN[,RUN...]")
+    ap.add_argument("--points", type=Path, action="append", default=[],
+                    help="a CSV this script wrote: its points are drawn as they are")
     ap.add_argument("--out", type=Path, required=True, help="the figure (.png); the CSV goes next to it")
     args = ap.parse_args()
+    if not args.line and not args.points:
+        ap.error("give at least one --line or --points")
+    for path in args.points:
+        if not path.is_file():
+            ap.error(f"--points {path}: no such file")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     lines, reals = {}, {}
+    for path in args.points:
+        for r in read_points(path):
+            lines.setdefault(r["line"], []).append(r)
+            if r["ratio_to_real"]:
+                reals.setdefault(round(r["test_dice"] / r["ratio_to_real"], 4), r["run"])
     for spec in args.line:
         label, _, runs = spec.partition("=")
         if not runs:
