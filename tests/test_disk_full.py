@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_case
 
-SHIPPED = Path(__file__).resolve().parents[1] / "saved_models" / "vessel_pairs_icbm" / "2"
+SHIPPED = Path(__file__).resolve().parents[1] / "saved_models" / "vessel_pairs_icbm" / "3"
 
 
 @pytest.fixture(scope="module")
