@@ -74,7 +74,8 @@ def make_phantom(shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING, seed=0, blobs=DEF
                  inflow_mm=DEFAULT_INFLOW_MM, fat=DEFAULT_FAT):
     """Makes one phantom case; `blobs` = [low, high) of its bright unlabelled blob count,
     `inflow_mm` the flow path over which the vessels' inflow signal saturates (longer:
-    distal vessels stay brighter than the fat ring and the blobs, as in the ICBM scans).
+    distal vessels stay brighter than the fat ring and the blobs, as in the ICBM scans),
+    `fat` the fat ring's mean intensity (brain tissue about 0.32).
 
     Returns:
         (image float32, label uint8 {0,1}, brain mask uint8, affine 4x4).
@@ -108,7 +109,10 @@ def _head(rng, grid, ax, shape, fat_mean=DEFAULT_FAT) -> tuple[np.ndarray, np.nd
     ring = head & (rho > 0.90)
     tissue = 0.32 + 0.035 * _smooth_noise(rng, shape, 2.0) + 0.02 * _smooth_noise(rng, shape, 0.8)
     tissue += 0.06 * (_smooth_noise(rng, shape, 5.0) > 0.4)  # grey/white-matter-like patches
-    fat = fat_mean * (1 + 0.12 / 0.78 * _smooth_noise(rng, shape, 1.5))
+    ripple = _smooth_noise(rng, shape, 1.5)
+    # the default keeps its original expression, so default phantoms stay the same voxel for
+    # voxel (the scaled one differs from it by rounding); another mean scales the ripple along
+    fat = 0.78 + 0.12 * ripple if fat_mean == DEFAULT_FAT else fat_mean * (1 + 0.12 / 0.78 * ripple)
     image = np.where(brain, tissue, 0.0)
     image = np.where(ring, fat, image)
     image = np.where(head & ~brain & ~ring, 0.15 + 0.03 * _smooth_noise(rng, shape, 1.0), image).astype(np.float32)
