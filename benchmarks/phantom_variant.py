@@ -32,20 +32,11 @@ def _cases(text: str) -> int:
     return int(text)
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def main() -> None:
     import nibabel as nib
     import numpy as np
 
+    from tf_vesselgan.cli.main import study_number
     from tf_vesselgan.data.phantom import DEFAULT_FAT, DEFAULT_INFLOW_MM, write_phantom_dataset
     from tf_vesselgan.evaluation.evaluate import threshold_baseline
 
@@ -54,9 +45,10 @@ def main() -> None:
     ap.add_argument("--cases", type=_cases, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--blobs", type=_blobs, default=(70, 100), help="LOW,HIGH: blob count drawn from [LOW, HIGH)")
-    ap.add_argument("--inflow-mm", type=_positive, default=DEFAULT_INFLOW_MM,
+    ap.add_argument("--inflow-mm", type=study_number("phantom_inflow_mm"), default=DEFAULT_INFLOW_MM,
                     help="flow path (mm) over which the inflow signal saturates")
-    ap.add_argument("--fat", type=_positive, default=DEFAULT_FAT, help="mean intensity of the fat ring")
+    ap.add_argument("--fat", type=study_number("phantom_fat"), default=DEFAULT_FAT,
+                    help="mean intensity of the fat ring")
     args = ap.parse_args()
     if args.out.exists():
         ap.error(f"{args.out} exists; choose a new folder")

@@ -46,8 +46,10 @@ def test_same_seed_same_phantom_and_cli_writes_geometry(tmp_path, cli):
     seed = np.random.SeedSequence(1).spawn(1)[0]
     assert np.array_equal(np.asarray(nib.load(str(tmp_path / "q" / "images" / "phantom_000.nii.gz")).dataobj),
                           make_phantom((48, 48, 24), seed=seed, inflow_mm=300.0, fat=0.5)[0])
-    code, out, err = cli("phantom", "--out", tmp_path / "r", "--fat", "-1")
-    assert code == 2 and "--fat" in err and not (tmp_path / "r").exists()
+    for option, value in (("--fat", "-1"), ("--fat", "nan"), ("--inflow-mm", "0.5"), ("--inflow-mm", "x")):
+        code, out, err = cli("phantom", "--out", tmp_path / "r", option, value)  # the config keys' ranges
+        assert code == 2 and option in err and "Traceback" not in err and not (tmp_path / "r").exists()
+    assert "must be in [1, 1e+06]" in cli("phantom", "--out", tmp_path / "r", "--inflow-mm", "0.5")[2]
 
 
 def test_a_study_phantom_has_the_configured_shape_and_contrast(tmp_path):

@@ -18,14 +18,23 @@ def _shape(text: str) -> int:
     return v
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return v
+def study_number(key: str):
+    """An argparse type: a float in the valid range of the config key `study.<key>` it mirrors."""
+    import dataclasses
+
+    from tf_vesselgan.config import StudyConfig
+
+    low, high = next(f for f in dataclasses.fields(StudyConfig) if f.name == key).metadata["range"]
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {text}")
+        return v
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,9 +55,9 @@ def _data_commands(sub, commands) -> None:
     s.add_argument("--cases", type=_shape, default=6)
     s.add_argument("--shape", type=_shape, nargs=3, default=[128, 128, 64], metavar=("X", "Y", "Z"))
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--inflow-mm", type=_positive_float, default=60.0,
+    s.add_argument("--inflow-mm", type=study_number("phantom_inflow_mm"), default=60.0,
                    help="flow path (mm) over which the vessels' inflow signal saturates (study.phantom_inflow_mm)")
-    s.add_argument("--fat", type=_positive_float, default=0.78,
+    s.add_argument("--fat", type=study_number("phantom_fat"), default=0.78,
                    help="mean intensity of the fat ring, brain tissue about 0.32 (study.phantom_fat)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=commands.phantom)
