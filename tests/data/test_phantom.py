@@ -54,10 +54,8 @@ def test_same_seed_same_phantom_and_cli_writes_geometry(tmp_path, cli):
 
 def test_a_study_phantom_has_the_configured_shape_and_contrast(tmp_path):
     from tf_vesselgan.config import LATER_DEFAULTS, StudyConfig, from_dict
-    from tf_vesselgan.data.phantom import DEFAULT_SHAPE
+    from tf_vesselgan.data.phantom import DEFAULT_FAT, DEFAULT_INFLOW_MM, DEFAULT_SHAPE
     from tf_vesselgan.experiments.runner import _phantom
-
-    from tf_vesselgan.data.phantom import DEFAULT_FAT, DEFAULT_INFLOW_MM
 
     # one default in three places (config, its hash exemption, the phantom): they agree
     assert tuple(StudyConfig().phantom_shape) == tuple(LATER_DEFAULTS["StudyConfig"]["phantom_shape"]) == DEFAULT_SHAPE

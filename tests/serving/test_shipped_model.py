@@ -13,9 +13,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "saved_models" / "vessel_pairs_i
 def test_shipped_generator_samples_diverse_binary_pairs_fast():
     from tf_vesselgan.training.sampling import generate_from_export
 
-    version = SHIPPED / "3"
-    assert (version / "saved_model.pb").exists(), "the shipped generator is missing"
     provenance = json.loads((SHIPPED / "provenance.json").read_text())
+    version = SHIPPED / str(provenance["version"])  # the version the provenance describes
+    assert (version / "saved_model.pb").exists(), "the shipped generator is missing"
+    assert [p.name for p in SHIPPED.iterdir() if p.is_dir()] == [version.name]  # one version shipped
     size_mb = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file()) / 1e6
     assert size_mb <= 5.0
     t0 = time.perf_counter()
