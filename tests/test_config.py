@@ -129,3 +129,66 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
         assert config_hash(from_dict({"gan": {"width": 0.125, key: value}})) != config_hash(cfg)
     for key, value in (("phantom_inflow_mm", 300.0), ("phantom_fat", 0.5)):
         assert config_hash(from_dict({"gan": {"width": 0.125}, "study": {key: value}})) != config_hash(cfg)
+
+
+def test_extends_takes_the_base_and_merges_this_file_over_it(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "root.yaml").write_text(
+        "name: root\nseed: 3\ndata:\n  n_vessel: 40\n  n_random: 50\ngan:\n  epochs: 7\n  batch_size: 8\n"
+        "study:\n  gans: [dcgan, wgan-gp]\n  gan_overrides: {wgan-gp: {max_seconds: 60}}\n  curve_minutes: [1]\n")
+    (tmp_path / "base" / "mid.yaml").write_text("extends: root.yaml\nname: mid\ngan:\n  epochs: 9\n")
+    leaf = tmp_path / "leaf.yaml"  # a path relative to the extending file, not to the working directory
+    leaf.write_text("extends: base/mid.yaml\ndata:\n  n_random: 5\n"
+                    "study:\n  gans: [dcgan]\n  gan_overrides: {}\n  curve_minutes: []\n")
+    cfg = load_config(leaf)
+    assert (cfg.name, cfg.seed, cfg.data.n_vessel, cfg.data.n_random) == ("mid", 3, 40, 5)
+    assert (cfg.gan.epochs, cfg.gan.batch_size) == (9, 8)  # a section merges key by key through the chain
+    assert cfg.study.gans == ["dcgan"] and cfg.study.curve_minutes == []  # a list replaces the base's
+    assert cfg.study.gan_overrides == {}  # an empty mapping clears the base's
+    spelled_out = load_config(write(tmp_path, "name: mid\nseed: 3\ndata:\n  n_vessel: 40\n  n_random: 5\n"
+                                              "gan:\n  epochs: 9\n  batch_size: 8\nstudy:\n  gans: [dcgan]\n"))
+    assert cfg == spelled_out and config_hash(cfg) == config_hash(spelled_out)
+
+
+@pytest.mark.parametrize("files, what", [
+    ({"a.yaml": "extends: missing.yaml\n"}, "no such file"),
+    ({"a.yaml": "extends: a.yaml\n"}, "circular"),
+    ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, "circular"),
+    ({"a.yaml": "extends: 3\n"}, "must be the path"),
+    ({"a.yaml": "extends: ''\n"}, "must be the path"),
+    ({"a.yaml": "extends: b.yaml\n", "b.yaml": "data: [\n"}, "b.yaml: not valid YAML"),
+    ({"a.yaml": "extends: b.yaml\ngan:\n  epochs: 2\n", "b.yaml": "gan:\n  epoch: 1\n"}, "gan.epoch"),
+])
+def test_a_bad_extends_is_one_clear_error(tmp_path, files, what):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "a.yaml")
+    assert what in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+# config_hash of each file as it was spelled out in full before it used `extends`
+SPELLED_OUT_HASHES = {"icbm_diffaugment": "b12607f0fb850ad8", "icbm_official_critic": "c6a981a12f9bf78a",
+                      "icbm_official_critic_30": "aeca06f791930b95", "icbm_official_critic_4x": "13acefa584584f74",
+                      "icbm_official_critic_60": "92fcdf02d6e8920f",
+                      "icbm_official_critic_diffaugment": "04d98fea8affcad1", "icbm_resize": "571f0c9431f7d666"}
+
+
+@pytest.mark.parametrize("name", sorted(SPELLED_OUT_HASHES))
+def test_a_cpu_config_that_extends_resolves_to_what_it_spelled_out(name):
+    """The README's runs of these configs were made from spelled-out copies; a resolved
+    config that drifted would key its stages differently and redo them in those run folders."""
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "experiments" / "cpu" / f"{name}.yaml")
+    assert config_hash(cfg) == SPELLED_OUT_HASHES[name]
+
+
+def test_the_signed_4x_arm_is_the_4x_arm_with_signed_labels():
+    from pathlib import Path
+
+    cpu = Path(__file__).resolve().parents[1] / "experiments" / "cpu"
+    four, signed = (load_config(cpu / f"icbm_official_critic_4x{s}.yaml") for s in ("", "_signed"))
+    assert (signed.gan.critic_layout, signed.gan.label_coding, four.gan.label_coding) == ("official", "signed", "unit")
+    assert signed.data == four.data and signed.unet == four.unet and signed.seed == four.seed
+    assert signed.study.curve_minutes == [] and four.study.curve_minutes == [10]

@@ -472,37 +472,74 @@ def from_dict(mapping: dict | None, source: str = "<config>", cls=ExperimentConf
 def load_config(path: str | Path | None, overrides: dict | None = None) -> ExperimentConfig:
     """Loads a YAML config (or the defaults when `path` is None) and applies overrides.
 
+    A file may start from another: `extends: base.yaml` (a path relative to the file) takes
+    every key of that file, then this file's keys over it, section by section (a list
+    replaces the base's list, an empty mapping `{}` clears the base's); bases may extend
+    further.
+
     Args:
         path: YAML file; None for the built-in defaults.
         overrides: nested mapping merged over the file (e.g. from CLI flags).
 
     Raises:
-        ConfigError: unreadable file, unknown key, wrong type, out-of-range value.
+        ConfigError: unreadable file, unknown key, wrong type, out-of-range value, a missing
+            or circular `extends`.
     """
     mapping: dict = {}
     source = "<defaults>"
     if path is not None:
         source = str(path)
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{source}: not a UTF-8 text file") from None
-        try:
-            mapping = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            at = f" at line {line + 1}" if line is not None else ""
-            raise ConfigError(f"{source}: not valid YAML{at}") from None
-        if not isinstance(mapping, dict):
-            raise ConfigError(f"{source}: top level must be a mapping")
+        mapping = _read_mapping(Path(path), ())
     if overrides:
         # the file must be valid on its own: a flag must not paper over a broken section
         # (e.g. `gan: [1, 2]` replaced wholesale by the mapping of --arch)
         from_dict(mapping, source)
         mapping = _merge(mapping, overrides)
     return from_dict(mapping, source)
+
+
+EXTENDS = "extends"
+
+
+def _read_mapping(path: Path, chain: tuple[Path, ...]) -> dict:
+    """The mapping of one YAML file with its `extends` chain resolved (`chain`: the files
+    that extend it, to refuse a cycle)."""
+    source = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not a UTF-8 text file") from None
+    try:
+        mapping = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        at = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"{source}: not valid YAML{at}") from None
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{source}: top level must be a mapping")
+    if EXTENDS not in mapping:
+        return mapping
+    base = mapping.pop(EXTENDS)
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{source}: {EXTENDS} must be the path of another config file, not {base!r}")
+    base_path = path.parent / base
+    here = (*chain, path.resolve())
+    if base_path.resolve() in here:
+        raise ConfigError(f"{source}: {EXTENDS} {base} is circular (it leads back to {base_path})")
+    if not base_path.is_file():
+        raise ConfigError(f"{source}: {EXTENDS} {base}: no such file {base_path}")
+    return _extend(_read_mapping(base_path, here), mapping)
+
+
+def _extend(base: dict, over: dict) -> dict:
+    """`over` (a config file) over `base` (the file it extends): mappings merge key by key,
+    except that an empty one replaces the base's (`gan_overrides: {}` means none)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _extend(out[k], v) if v and isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from tf_vesselgan.config import config_hash, from_dict
+from tf_vesselgan.config import config_hash, from_dict, load_config
 from tf_vesselgan.experiments.runner import MARKER, Stage, plan
 
 STUDY = {"name": "keys", "seed": 3, "data": {"n_vessel": 20, "n_random": 20},
@@ -95,10 +95,11 @@ def test_every_shipped_study_config_plans_with_an_input_key_for_every_stage(tmp_
     second = tmp_path / "second"  # the transfer studies' second data set
     write_phantom_dataset(second, cases=20, shape=(24, 24, 16), progress=False)
     root = Path(__file__).resolve().parents[2] / "experiments"
-    studies = [p for p in root.rglob("*.yaml") if "study" in yaml.safe_load(p.read_text())]
-    assert {"demo.yaml", "demo_phantom256.yaml", "icbm_official_critic_60.yaml"} <= {p.name for p in studies}
+    studies = [p for p in root.rglob("*.yaml") if {"study", "extends"} & set(yaml.safe_load(p.read_text()))]
+    assert {"demo.yaml", "demo_phantom256.yaml", "icbm_official_critic_60.yaml",
+            "icbm_official_critic_4x_signed.yaml"} <= {p.name for p in studies}
     for path in studies:
-        cfg = from_dict(yaml.safe_load(path.read_text()), str(path))
+        cfg = load_config(path)
         assert all(s.inputs for s in plan(cfg, root, tmp_path / "out", second)), path
         assert config_hash(cfg)  # the whole-config key still exists for older markers
 
