@@ -31,6 +31,8 @@ def test_defaults_are_the_papers():
     ("gan:\n  gp_weight: .inf\n", "gan.gp_weight", "not a finite number"),
     ("gan:\n  label_threshold: high\n", "gan.label_threshold", "'auto'"),
     ("gan:\n  label_threshold: 1.5\n", "gan.label_threshold", "out of range"),
+    ("gan:\n  label_min_intensity: bright\n", "gan.label_min_intensity", "'auto'"),
+    ("gan:\n  label_min_intensity: 1.5\n", "gan.label_min_intensity", "out of range"),
     ("gan:\n  label_threshold: auto\n  threshold_in_training: true\n", "gan.threshold_in_training", "auto"),
     ("gan:\n  diff_augment: translation,colour\n", "gan.diff_augment", "unknown policy 'colour'"),
     ("gan:\n  ema_decay: 1.0\n", "gan.ema_decay", "out of range"),
@@ -102,7 +104,7 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
 
 
 def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
-    """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.upsample,
+    """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.label_min_intensity, gan.upsample,
     gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling, study.dp_epsilons,
     study.phantom_shape and the phantom's contrast existed stay valid."""
     import hashlib
@@ -114,6 +116,7 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
     before = to_dict(cfg)
     del before["gan"]["dp"]  # the config as it was hashed before these keys were added
     del before["gan"]["label_blur"]
+    del before["gan"]["label_min_intensity"]
     for key in ("upsample", "critic_layout", "critic_reals", "collapse_similarity_ceiling"):
         del before["gan"][key]
     del before["study"]["dp_epsilons"]

@@ -119,6 +119,11 @@ class GANConfig:
     # briefly trained generator marks into connected components (on ICBM the labels then
     # look real, but the synthetic-only U-net's Dice did not change: README).
     label_blur: float = _opt(0.0, 0.0, 8.0)
+    # Labels only where the sample's image is this bright (the patch min-max scaled to
+    # [0, 1]; 0 = off), before the threshold's calibration: "auto" = the 1st percentile of
+    # the real training patches' vessel pixels (stored in run.json, baked into exports).
+    # A sampling setting: changing it on a finished run re-saves its generator, no training.
+    label_min_intensity: float | str = _opt(0.0, 0.0, 1.0)
     # The critic's layout: "mirror" (5 convolutions mirroring the generator's channels) or
     # "official" (the paper's code: the DCGAN discriminator's 50-channel conv, dense 200,
     # minibatch discrimination of 100 features; normalisation on every conv). README "GANs".
@@ -339,6 +344,9 @@ def _check(obj, prefix: str, source: str) -> None:
         if isinstance(obj.label_threshold, str) and obj.label_threshold != "auto":
             raise ConfigError(f"{source}: key '{prefix}.label_threshold': expected a number in [-1, 1] or 'auto', "
                               f"got {obj.label_threshold!r}")
+        if isinstance(obj.label_min_intensity, str) and obj.label_min_intensity != "auto":
+            raise ConfigError(f"{source}: key '{prefix}.label_min_intensity': expected a number in [0, 1] or "
+                              f"'auto', got {obj.label_min_intensity!r}")
         if obj.label_coding == "signed" and obj.threshold_in_training:
             raise ConfigError(f"{source}: key '{prefix}.threshold_in_training': hard {{0, 1}} labels in training "
                               "need label_coding 'unit'")
@@ -412,6 +420,9 @@ def _check_dp_gan(g: GANConfig, prefix: str, source: str) -> None:
     if g.label_threshold == "auto":
         raise ConfigError(f"{source}: key '{prefix}.label_threshold': 'auto' calibrates to the training "
                           "patches' vessel fraction, which is not differentially private; with dp give a number")
+    if g.label_min_intensity == "auto":
+        raise ConfigError(f"{source}: key '{prefix}.label_min_intensity': 'auto' is a quantile of the training "
+                          "patches, which is not differentially private; with dp give a number")
     if g.snapshot_every and (g.quality_score == "gan_train" or g.quality_features is not None):
         raise ConfigError(f"{source}: key '{prefix}.quality_score': choosing a snapshot by a score on real "
                           "patches is not covered by the DP guarantee; with dp leave snapshots unscored")
@@ -559,7 +570,7 @@ def to_dict(cfg) -> dict:
 # Keys added after run folders and study stages were recorded under the older hashes:
 # left out of `config_hash` while at these defaults, so an upgrade does not redo (or, for a
 # U-net stage, delete and retrain) finished work whose config did not change.
-LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "upsample": "transposed",
+LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "label_min_intensity": 0.0, "upsample": "transposed",
                                 "critic_layout": "mirror", "critic_reals": "fresh",
                                 "collapse_similarity_ceiling": 0.5},
                   "StudyConfig": {"dp_epsilons": [], "phantom_shape": [128, 128, 64], "phantom_inflow_mm": 60.0,

@@ -102,6 +102,7 @@ def test_a_run_without_dp_says_so(patches, cli, tmp_path):
     ("{target_epsilon: 0}", "", "target_epsilon': must be > 0"),
     ("{}", "  arch: dcgan\n", "batch norm"),
     ("{}", "  label_threshold: auto\n", "not differentially private"),
+    ("{}", "  arch: wgan-gp\n  label_min_intensity: auto\n", "label_min_intensity': 'auto' is a quantile"),
     ("{}", "  strategy: mirrored\n", "one device"),
     ("{noise_multiplier: 0.5, target_epsilon: 1.0e-4}", "", "allows no training step"),
     ("{noise_multiplier: loud}", "", "a number > 0 or 'auto'"),

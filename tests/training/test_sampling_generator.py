@@ -131,3 +131,64 @@ def test_collapse_warning_names_a_full_and_a_partial_collapse():
     assert "collapsed" in collapse_warning({"collapse_std": 0.01, "sample_similarity": 0.99}, g)
     strict = GANConfig(collapse_similarity_ceiling=0.05)
     assert "look alike" in collapse_warning({"collapse_std": 0.3, "sample_similarity": 0.1}, strict)
+
+
+def test_label_floor_keeps_labels_only_on_bright_pixels_and_survives_save_and_export(tmp_path):
+    import dataclasses
+
+    import keras
+
+    from tf_vesselgan.training.finalize import finalize_generator
+
+    gen = build_generator(16, 0.03, 96)
+    z = tf.random.stateless_normal([8, 16], seed=[0, 3])
+    cfg = GANConfig(arch="dcgan", width=0.03, label_threshold="auto", sample_bn="moving")
+    plain, _, _ = finalize_generator(gen, cfg, seed=0, real_fraction=0.01)
+    floored, thr, info = finalize_generator(gen, cfg, seed=0, real_fraction=0.01, label_floor=0.6)
+    assert info["label_min_intensity"] == 0.6
+    a, b = plain(z, training=False).numpy(), floored(z, training=False).numpy()
+    np.testing.assert_allclose(b[..., 0], a[..., 0], atol=1e-6)  # the image passes unchanged
+    lo, hi = a[..., 0].min(axis=(1, 2), keepdims=True), a[..., 0].max(axis=(1, 2), keepdims=True)
+    bright = (a[..., 0] - lo) / (hi - lo) >= 0.6
+    assert 0.02 < bright.mean() < 0.5
+    np.testing.assert_allclose(b[..., 1], np.where(bright, a[..., 1], -1.0), atol=1e-6)
+    labels = b[..., 1] > thr
+    assert labels.any() and not (labels & ~bright).any()  # the recalibrated threshold labels bright pixels only
+    assert abs(info["sample_label_fraction"] - 0.01) < 0.005  # and still matches the real fraction
+    floored.save(str(tmp_path / "g.keras"))  # a registered layer: loads without custom_objects
+    loaded = keras.models.load_model(str(tmp_path / "g.keras"), compile=False)
+    np.testing.assert_allclose(loaded(z, training=False).numpy(), b, atol=1e-6)
+    assert finalize_generator(gen, dataclasses.replace(cfg, label_min_intensity=0.9), seed=0, real_fraction=0.01,
+                              label_floor=None)[2].get("label_min_intensity") is None  # resolved by the caller
+
+
+def test_label_floor_of_reads_the_number_or_the_runs_calibrated_floor():
+    from tf_vesselgan.training.finalize import label_floor_of
+
+    assert label_floor_of(GANConfig(), {}) is None
+    assert label_floor_of(GANConfig(label_min_intensity=0.5), {"real_label_floor": 0.9}) == 0.5
+    assert label_floor_of(GANConfig(label_min_intensity="auto"), {"real_label_floor": 0.93}) == 0.93
+    with pytest.raises(ValueError, match="real label floor"):
+        label_floor_of(GANConfig(label_min_intensity="auto"), {})
+
+
+def test_a_scored_runs_best_snapshot_gets_a_floor_added_after_it_was_saved(tmp_path):
+    import json
+
+    from tf_vesselgan.training.finalize import LabelIntensityFloor, finalize_generator
+    from tf_vesselgan.training.gan_trainer import _save_generator
+
+    run = tmp_path / "run"
+    (run / "snapshots").mkdir(parents=True)
+    cfg = GANConfig(arch="dcgan", width=0.03, label_threshold="auto", sample_bn="moving", quality_score="fid")
+    snap, thr, _ = finalize_generator(build_generator(16, 0.03, 96), cfg, seed=0, real_fraction=0.01)
+    snap.save(str(run / "snapshots" / "epoch_00002.keras"))
+    (run / "snapshots.csv").write_text(f"epoch,label_threshold,fid,file\n2,{thr},0.5,snapshots/epoch_00002.keras\n")
+    _save_generator(snap, cfg, 0, run, 0.01, label_floor=0.6)
+    status = json.loads((run / "run.json").read_text())["sampling"]
+    assert status["best_snapshot"] == "snapshots/epoch_00002.keras" and status["label_min_intensity"] == 0.6
+    saved = __import__("keras").models.load_model(str(run / "generator.keras"), compile=False)
+    assert any(isinstance(layer, LabelIntensityFloor) for layer in saved.layers)
+    z = tf.random.stateless_normal([256, 16], seed=[0, 104729])
+    label = saved(z, training=False).numpy()[..., 1]
+    assert status["label_threshold"] != thr and abs((label > status["label_threshold"]).mean() - 0.01) < 0.005

@@ -365,3 +365,30 @@ def test_quality_features_without_a_unet_is_refused_before_anything_is_written(p
                        "--config", cfg)
     assert code == 2 and "no trained U-net" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_a_label_floor_added_to_a_finished_run_resaves_its_generator_without_training(patches, cli, tmp_path):
+    cfg, floored = tmp_path / "plain.yaml", tmp_path / "floor.yaml"
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.training.gan_trainer import train_gan
+
+    cfg.write_text(GAN_YAML.replace("gan:\n", "gan:\n  arch: dcgan\n  label_threshold: auto\n"))
+    floored.write_text(GAN_YAML.replace("gan:\n", "gan:\n  arch: dcgan\n  label_threshold: auto\n"
+                                                   "  label_min_intensity: auto\n"))
+    run = tmp_path / "run"
+    assert cli("train-gan", "--patches", patches / "patches", "--out", run, "--config", cfg)[0] == 0
+    history = (run / "history.csv").read_text()
+    train_gan(patches / "patches", run, load_config(floored), resume=True)  # as `vesselgan run` resumes a GAN stage
+    status = json.loads((run / "run.json").read_text())
+    assert status["epochs_done"] == 2 and (run / "history.csv").read_text() == history  # no training
+    floor = status["real_label_floor"]
+    assert 0.5 < floor <= 1.0 and status["sampling"]["label_min_intensity"] == floor
+    saved, rebuilt = tmp_path / "saved", tmp_path / "rebuilt"
+    assert cli("sample", "--run", run, "--n", 64, "--out", saved, "--seed", 5)[0] == 0
+    (run / "generator.keras").unlink()  # rebuilt from the checkpoint: the floor comes from the config and run.json
+    assert cli("sample", "--run", run, "--n", 64, "--out", rebuilt, "--seed", 5)[0] == 0
+    a, b = np.load(saved / "samples.npz"), np.load(rebuilt / "samples.npz")
+    assert np.array_equal(a["label"], b["label"]) and a["label"].any()
+    image = a["image"]
+    lo, hi = image.min(axis=(1, 2), keepdims=True), image.max(axis=(1, 2), keepdims=True)
+    assert ((image - lo) / (hi - lo))[a["label"] > 0].min() >= floor - 1e-3  # labels on bright pixels only

@@ -27,7 +27,8 @@ from tf_vesselgan.models.generator import build_generator
 from tf_vesselgan.training.budget import BudgetStop
 from tf_vesselgan.training.callbacks import EpochCheckpoint, GANMonitor, HistoryCSV, SignalStop
 from tf_vesselgan.training.ema import GeneratorEMA
-from tf_vesselgan.training.finalize import finalize_generator, real_label_fraction
+from tf_vesselgan.training.finalize import (LabelIntensityFloor, calibrate_threshold, finalize_generator, label_channel,
+                                           label_floor_of, real_label_floor, real_label_fraction, with_label_floor)
 from tf_vesselgan.training.gan import DCGAN, DPWGANGP, WGANGP
 from tf_vesselgan.training.run_folder import config_changes, has_status, prepare_run, read_status, write_status
 from tf_vesselgan.training.snapshots import (FIDScore, GANTestScore, GANTrainScore, Snapshots, best_snapshot,
@@ -89,7 +90,7 @@ def checkpoint_for(gan, epoch_var, ema_generator=None) -> tf.train.Checkpoint:
 RESUMABLE_GAN_KEYS = ("epochs", "max_seconds", "snapshot_every", "checkpoint_every", "keep_checkpoints", "image_grid",
                       "quality_score", "quality_features", "quality_samples", "quality_unet_width",
                       "quality_unet_steps", "collapse_std_floor", "collapse_similarity_ceiling",
-                      "dp.target_epsilon")
+                      "dp.target_epsilon", "label_min_intensity")
 
 
 def check_resumable(run, cfg: ExperimentConfig, manifest: dict) -> None:
@@ -124,6 +125,7 @@ class _Training:
     initial_epoch: int
     real_fraction: float
     noise_seed: int
+    label_floor: float | None = None
 
     def sampler(self) -> keras.Model:
         """The generator that samples: the weight average when there is one."""
@@ -134,7 +136,7 @@ class _Training:
 
     def complete(self, done: int, **status) -> dict:
         """Saves the run's generator, then marks the run complete."""
-        _save_generator(self.sampler(), self.cfg.gan, self.cfg.seed, self.run, self.real_fraction)
+        _save_generator(self.sampler(), self.cfg.gan, self.cfg.seed, self.run, self.real_fraction, self.label_floor)
         write_status(self.run, state="complete", epochs_done=done, **status)
         return self.result(done)
 
@@ -212,8 +214,10 @@ def _restore(patches_dir, out, cfg: ExperimentConfig, resume: bool, strategy, ma
     if real_fraction is None:
         real_fraction = real_label_fraction(patches_dir)
         write_status(run, real_label_fraction=real_fraction)
+    if g.label_min_intensity == "auto" and read_status(run).get("real_label_floor") is None:
+        write_status(run, real_label_floor=real_label_floor(patches_dir))
     return _Training(run, cfg, chief, replicas, gan, ema, epoch_var, manager, int(epoch_var.numpy()), real_fraction,
-                     noise_seed)
+                     noise_seed, label_floor_of(g, read_status(run)))
 
 
 def _fit(t: _Training, ds, steps_per_epoch, accountant, clock: dict, patches_dir, manifest: dict, resume: bool,
@@ -229,8 +233,8 @@ def _fit(t: _Training, ds, steps_per_epoch, accountant, clock: dict, patches_dir
 
     budget = BudgetStop((clock["machine_seconds"], clock["wall_seconds"]), g.max_seconds,
                         persist_clock if t.chief else None)
-    snapshots = Snapshots(run, t.sampler, g, t.cfg.seed, t.real_fraction, clock=budget.totals,
-                          scorer=snapshot_scorer(t.cfg, patches_dir, manifest))
+    snapshots = Snapshots(run, t.sampler, g, t.cfg.seed, t.real_fraction, label_floor=t.label_floor,
+                          clock=budget.totals, scorer=snapshot_scorer(t.cfg, patches_dir, manifest))
     callbacks = [stopper, budget, *([accountant] if accountant else []),
                  *_monitoring(t.gan, t.ema, t.cfg, run, t.replicas, snapshots, resume,
                               EpochCheckpoint(t.manager, t.epoch_var, g.checkpoint_every,
@@ -460,7 +464,8 @@ def worker_role(strategy) -> tuple[bool, int]:
     return (kind == "chief" or (kind == "worker" and index == 0 and not has_chief)), index
 
 
-def _save_generator(source: keras.Model, g: GANConfig, seed: int, run: Path, real_fraction: float) -> None:
+def _save_generator(source: keras.Model, g: GANConfig, seed: int, run: Path, real_fraction: float,
+                    label_floor: float | None = None) -> None:
     """generator.keras: the best scored snapshot, else the sampling generator of `source`;
     its label threshold and sampling settings go to run.json."""
     best = best_snapshot(run, g.quality_score)
@@ -469,8 +474,13 @@ def _save_generator(source: keras.Model, g: GANConfig, seed: int, run: Path, rea
         info = {"label_threshold": float(best["label_threshold"]), "best_snapshot": best["file"],
                 "quality_score": g.quality_score, f"best_{g.quality_score}": float(best[g.quality_score]),
                 "sample_bn": g.sample_bn, "ema_decay": g.ema_decay}
+        if label_floor and not any(isinstance(layer, LabelIntensityFloor) for layer in gen.layers):
+            gen = with_label_floor(gen, label_floor)  # the floor was added after this snapshot was saved
+            info["label_min_intensity"] = label_floor
+            if g.label_threshold == "auto":
+                info["label_threshold"] = calibrate_threshold(label_channel(gen, seed=seed), real_fraction)
     else:
-        gen, _, info = finalize_generator(source, g, seed, real_fraction)
+        gen, _, info = finalize_generator(source, g, seed, real_fraction, label_floor)
     tmp = Path(str(run / ".generator.keras.partial") + ".keras")
     gen.save(str(tmp))
     tmp.replace(run / "generator.keras")
@@ -496,7 +506,8 @@ def restore_generator(run) -> tuple[keras.Model, ExperimentConfig]:
         raw = build_generator(cfg.gan.latent_dim, cfg.gan.width, patch, upsample=cfg.gan.upsample)
         key = "ema_generator" if cfg.gan.ema_decay else "generator"
         tf.train.Checkpoint(**{key: raw}).restore(latest).expect_partial()
-        gen, thr, _ = finalize_generator(raw, cfg.gan, cfg.seed, status.get("real_label_fraction"))
+        gen, thr, _ = finalize_generator(raw, cfg.gan, cfg.seed, status.get("real_label_fraction"),
+                                         label_floor_of(cfg.gan, status))
     if thr == "auto":
         raise UserError(f"{run}: label threshold 'auto' was never calibrated (no finished generator)")
     return gen, dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, label_threshold=float(thr)))

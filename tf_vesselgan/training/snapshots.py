@@ -148,19 +148,21 @@ class Snapshots(keras.callbacks.Callback):
         source: callable → the generator to sample from (the EMA copy or the generator).
         gan_cfg: the run's GANConfig (sampling settings, snapshot_every, quality_*).
         real_fraction: the training patches' vessel fraction.
+        label_floor: the resolved gan.label_min_intensity (None = off).
         scorer: callable (generator, threshold) → the `gan_cfg.quality_score` of a
             snapshot, or None when snapshots are not scored.
         clock: callable → (machine, wall) seconds so far.
     """
 
-    def __init__(self, run, source, gan_cfg, seed: int, real_fraction: float, scorer=None, clock=None):
+    def __init__(self, run, source, gan_cfg, seed: int, real_fraction: float, label_floor: float | None = None,
+                 scorer=None, clock=None):
         super().__init__()
         self.run, self.source, self.g, self.seed = Path(run), source, gan_cfg, seed
-        self.real_fraction, self.scorer, self.clock = real_fraction, scorer, clock
+        self.real_fraction, self.label_floor, self.scorer, self.clock = real_fraction, label_floor, scorer, clock
         self.current = None  # (generator, threshold) of the last epoch
 
     def on_epoch_end(self, epoch, logs=None):
-        gen, thr, info = finalize_generator(self.source(), self.g, self.seed, self.real_fraction)
+        gen, thr, info = finalize_generator(self.source(), self.g, self.seed, self.real_fraction, self.label_floor)
         self.current = (gen, thr)
         images = fixed_noise_images(gen, seed=self.seed)
         row = {"epoch": epoch + 1, "collapse_std": pixel_std(images),
