@@ -56,7 +56,7 @@ cpu-curve: venv  ## CPU budget study on the ICBM volumes (DATA=...; default ../s
 dp-study: venv  ## privacy-utility study (DATA=...; default ../shared/data/icbm-mra): WGAN-GP-SN per target ε -> OUT/dp/report.md
 	$(VG) run experiments/cpu/privacy_utility.yaml --data $(if $(DATA),$(DATA),../shared/data/icbm-mra) --out $(OUT)/dp
 
-SHIPPED ?= saved_models/vessel_pairs_icbm/3
+SHIPPED ?= saved_models/vessel_pairs_icbm/4
 shipped-samples: venv  ## 1,000 pairs from the shipped ICBM generator (no data, no training) -> OUT/shipped/ + a grid PNG
 	$(VG) sample --model $(SHIPPED) --n 1000 --seed 0 --out $(OUT)/shipped --overwrite
 	$(VG) sample --model $(SHIPPED) --n 32 --seed 0 --format png --out $(OUT)/shipped_grid --overwrite
