@@ -81,7 +81,7 @@ class LabelIntensityFloor(keras.layers.Layer):
     """Sets a pair's label channel to the tanh floor (-1) wherever its image, min–max
     scaled to [0, 1] within the patch, is darker than `floor`; the image passes unchanged.
     TOF-MRA vessels are the brightest pixels: on ICBM 99 % of the real training patches'
-    vessel pixels scale to ≥ 0.93, where a {0, 1}-coded generator put 38 % of its labels
+    vessel pixels scale to ≥ 0.94, where a {0, 1}-coded generator put 38 % of its labels
     below that (README)."""
 
     def __init__(self, floor: float, **kwargs):
