@@ -1,6 +1,7 @@
 """A full disk: every writing command ends with one line ("no space left on device"),
 exit 2, and no temporary file left on the full file system. Needs a 1 MB tmpfs (root
 with mount rights); skipped cleanly elsewhere."""
+import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 
 from tests.conftest import make_case
 
-SHIPPED = Path(__file__).resolve().parents[1] / "saved_models" / "vessel_pairs_icbm" / "3"
+MODEL = Path(__file__).resolve().parents[1] / "saved_models" / "vessel_pairs_icbm"
+SHIPPED = MODEL / str(json.loads((MODEL / "provenance.json").read_text())["version"])  # the shipped version
 
 
 @pytest.fixture(scope="module")
