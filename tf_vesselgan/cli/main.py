@@ -94,7 +94,7 @@ def _training_commands(sub, commands) -> None:
     s = sub.add_parser("sample", help="synthetic image+label pairs from a trained GAN run or an exported generator")
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="GAN run folder")
-    src.add_argument("--model", help="exported generator version folder, e.g. saved_models/vessel_pairs_icbm/3")
+    src.add_argument("--model", help="exported generator version folder, e.g. saved_models/vessel_pairs_icbm/4")
     s.add_argument("--n", type=int, required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
