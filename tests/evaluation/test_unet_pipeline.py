@@ -160,6 +160,36 @@ def test_synthetic_training_needs_samples_and_not_global_norm(tiny, cli, tmp_pat
     assert json.loads((tmp_path / "y" / "run.json").read_text())["normalization"] == "minmax"
 
 
+def _samples(path, n, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    np.savez(path, image=rng.uniform(-1, 1, (n, size, size)).astype(np.float32),
+             label=(rng.random((n, size, size)) > 0.9).astype(np.uint8))
+    return path
+
+
+def test_several_sample_sets_are_pooled_and_recorded(tiny, cli, tmp_path):
+    a, b = _samples(tmp_path / "a.npz", 40), _samples(tmp_path / "b.npz", 24, seed=1)
+    code, _, err = cli("train-unet", "--train", "synthetic", "--patches", tiny / "patches", "--samples", a, b,
+                       "--out", tmp_path / "u", "--config", tiny / "cfg.yaml")
+    assert code == 0, err
+    status = json.loads((tmp_path / "u" / "run.json").read_text())
+    assert status["training_pairs"] == 64 and status["samples"] == [str(a), str(b)]
+
+
+@pytest.mark.parametrize("command", ["train-unet", "tune"])
+@pytest.mark.parametrize("bad, message", [
+    (lambda d: d / "missing.npz", "no samples file"),
+    (lambda d: _samples(d / "big.npz", 8, size=64), "samples of 64x64 pixels, the U-net's patches are 32x32"),
+    (lambda d: (d / "junk.npz").write_text("not a zip") and d / "junk.npz", "not a samples.npz"),
+])
+def test_bad_samples_fail_in_one_line_before_the_run_folder_exists(tiny, cli, tmp_path, command, bad, message):
+    good = _samples(tmp_path / "good.npz", 16)
+    code, _, err = cli(command, "--train", "synthetic", "--patches", tiny / "patches", "--samples", good,
+                       bad(tmp_path), "--out", tmp_path / "run", "--config", tiny / "cfg.yaml")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_tune_runs_three_trials_and_resumes(tiny, cli, tmp_path):
     out = tmp_path / "tune"
     code, stdout, err = cli("tune", "--patches", tiny / "patches", "--out", out, "--config", tiny / "cfg.yaml", "--no-final")

@@ -106,7 +106,9 @@ def _training_commands(sub, commands) -> None:
     s = sub.add_parser("train-unet", help="train the half U-net on real, synthetic or both")
     s.add_argument("--train", required=True, choices=["real", "synthetic", "both"])
     s.add_argument("--patches", required=True, help="patches folder (real pairs, validation, statistics)")
-    s.add_argument("--samples", help="samples.npz (or its folder) from `vesselgan sample`")
+    s.add_argument("--samples", nargs="+", metavar="SAMPLES",
+                   help="samples.npz (or its folder) from `vesselgan sample`; several are pooled, "
+                        "e.g. the pairs of several generators")
     s.add_argument("--out", required=True)
     s.add_argument("--init", help="U-net run folder to start from (transfer learning)")
     s.add_argument("--config")
@@ -134,7 +136,7 @@ def _evaluation_commands(sub, commands) -> None:
     s = sub.add_parser("tune", help="keras-tuner search of U-net learning rate and dropout, then final training")
     s.add_argument("--train", default="real", choices=["real", "synthetic", "both"])
     s.add_argument("--patches", required=True)
-    s.add_argument("--samples")
+    s.add_argument("--samples", nargs="+", metavar="SAMPLES", help="as train-unet --samples")
     s.add_argument("--out", required=True, help="tuning folder (rerun to resume)")
     s.add_argument("--config")
     s.add_argument("--trials", type=_shape, help="max trials (unet.max_trials)")

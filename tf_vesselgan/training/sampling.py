@@ -152,5 +152,32 @@ def load_samples(path) -> tuple[np.ndarray, np.ndarray]:
         p = p / "samples.npz"
     if not p.exists():
         raise UserError(f"no samples file at {path}")
-    with np.load(p) as z:
-        return z["image"], z["label"]
+    try:
+        with np.load(p) as z:
+            image, label = z["image"], z["label"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{p}: not a samples.npz of `vesselgan sample` ({exc})") from None
+    if image.ndim != 3 or image.shape != label.shape:
+        raise UserError(f"{p}: image {image.shape} and label {label.shape} are not N pairs of 2-D patches")
+    return image, label
+
+
+def load_sample_sets(paths, patch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of one or several samples.npz (files or folders), pooled in the order given,
+    e.g. the pairs of several generators for one U-net. UserError on a missing or foreign
+    file, or on patches of another size than `patch_size` (or than each other)."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not paths:
+        raise UserError("no samples given")
+    images, labels = [], []
+    for path in paths:
+        image, label = load_samples(path)
+        size = patch_size if patch_size is not None else (images[0].shape[1] if images else image.shape[1])
+        if image.shape[1:] != (size, size):
+            raise UserError(f"{path}: samples of {image.shape[1]}x{image.shape[2]} pixels, "
+                            f"the U-net's patches are {size}x{size}")
+        images.append(image)
+        labels.append(label)
+    if len(images) == 1:
+        return images[0], labels[0]
+    return np.concatenate(images), np.concatenate(labels)

@@ -38,10 +38,8 @@ def compile_unet(model: keras.Model, learning_rate: float, loss: str = "dice") -
     return model
 
 
-def _synthetic_dataset(samples_path, norm: str) -> tuple[tf.data.Dataset, int]:
-    from tf_vesselgan.training.sampling import load_samples
-
-    image, label = load_samples(samples_path)
+def _synthetic_dataset(pairs: tuple[np.ndarray, np.ndarray], norm: str) -> tuple[tf.data.Dataset, int]:
+    image, label = pairs
     ds = tf.data.Dataset.from_tensor_slices((image, label))
 
     def prep(img, lab):
@@ -67,9 +65,23 @@ def _augmenter(seed: int):
     return augment
 
 
-def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, norm: str, seed: int):
+def synthetic_pairs(train: str, samples, manifest: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """The synthetic pairs a U-net trains on (None for --train real): one samples.npz or
+    several pooled (the pairs of several generators); UserError before anything is written
+    when they are missing or do not fit the real patches."""
+    if train not in ("synthetic", "both"):
+        return None
+    if samples is None or (not isinstance(samples, (str, Path)) and not list(samples)):
+        raise UserError(f"--train {train} needs --samples (a samples.npz from `vesselgan sample`)")
+    from tf_vesselgan.training.sampling import load_sample_sets
+
+    return load_sample_sets(samples, manifest["patch_size"])
+
+
+def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, norm: str, seed: int,
+                      pairs: tuple[np.ndarray, np.ndarray] | None = None):
     """(endless train dataset of batches, validation dataset or None, number of training
-    pairs, steps per epoch)."""
+    pairs, steps per epoch). `pairs`: the synthetic pairs when already loaded from `samples`."""
     u = cfg.unet
     manifest = read_manifest(patches_dir)
     parts, counts = [], []
@@ -78,9 +90,7 @@ def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, n
                                   drop_remainder=False).unbatch())
         counts.append(manifest["counts"]["train"])
     if train in ("synthetic", "both"):
-        if samples is None:
-            raise UserError(f"--train {train} needs --samples (a samples.npz from `vesselgan sample`)")
-        ds, n = _synthetic_dataset(samples, norm)
+        ds, n = _synthetic_dataset(pairs if pairs is not None else synthetic_pairs(train, samples, manifest), norm)
         parts.append(ds.shuffle(min(n, 4096), seed=seed))
         counts.append(n)
     if len(parts) == 1:
@@ -111,6 +121,9 @@ def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None
         raise UserError(f"--train must be real, synthetic or both, got {train!r}")
     manifest = read_manifest(patches_dir)
     norm = resolve_normalization(cfg, train, manifest)
+    pairs = synthetic_pairs(train, samples, manifest)
+    if init is not None and not (Path(init) / "unet.keras").exists():
+        raise UserError(f"--init {init}: no unet.keras in that run folder")
     run, cfg = prepare_run(out, cfg, resume=False, kind="unet")
     u = cfg.unet
     lr = (hparams or {}).get("learning_rate", u.learning_rate)
@@ -119,11 +132,11 @@ def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None
     model = compile_unet(build_unet(u.width, dropout), lr, u.loss)
     if init is not None:
         src = Path(init) / "unet.keras"
-        if not src.exists():
-            raise UserError(f"--init {init}: no unet.keras in that run folder")
         model.set_weights(keras.models.load_model(str(src), compile=False).get_weights())
-    ds, val, n_pairs, steps = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed)
-    status = {"kind": "unet", "train": train, "normalization": norm,
+    ds, val, n_pairs, steps = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed, pairs)
+    sample_sets = None if pairs is None else [str(p) for p in ([samples] if isinstance(samples, (str, Path))
+                                                               else samples)]
+    status = {"kind": "unet", "train": train, "normalization": norm, "samples": sample_sets,
               "mean": manifest["normalization"]["mean"], "std": manifest["normalization"]["std"],
               "patch_size": manifest["patch_size"], "splits": manifest["splits"], "training_pairs": n_pairs,
               "learning_rate": lr, "dropout": dropout, "init": str(init) if init else None,

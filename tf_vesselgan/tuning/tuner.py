@@ -16,7 +16,8 @@ from tf_vesselgan.config import ExperimentConfig
 from tf_vesselgan.data.build import read_manifest
 from tf_vesselgan.errors import UserError
 from tf_vesselgan.models.unet import build_unet
-from tf_vesselgan.training.unet_trainer import compile_unet, resolve_normalization, train_unet, training_datasets
+from tf_vesselgan.training.unet_trainer import (compile_unet, resolve_normalization, synthetic_pairs, train_unet,
+                                               training_datasets)
 
 
 class UNetHyperModel(kt.HyperModel):
@@ -41,10 +42,11 @@ def tune(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None, fina
     if manifest["counts"].get("val", 0) == 0:
         raise UserError("tuning needs validation patients; the patches folder has none")
     norm = resolve_normalization(cfg, train, manifest)
+    pairs = synthetic_pairs(train, samples, manifest)
     run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    ds, val, _, steps = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed)
+    ds, val, _, steps = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed, pairs)
     objective = kt.Objective("val_dice_metric", direction="max")
     common = dict(objective=objective, max_trials=u.max_trials, seed=cfg.seed, directory=str(run / "tuner"),
                   project_name="unet", overwrite=False)
