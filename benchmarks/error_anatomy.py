@@ -21,6 +21,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
+from _labelled import labelled
+
 
 def anatomy(truth: np.ndarray, pred: np.ndarray) -> dict:
     """Counts and false-positive shares of one case (boolean volumes of equal shape)."""
@@ -44,10 +46,7 @@ def main() -> int:
     ap.add_argument("--eval", action="append", required=True, help="LABEL=FOLDER of `vesselgan evaluate`")
     args = ap.parse_args()
     folders = {}
-    for spec in args.eval:
-        label, _, folder = spec.partition("=")
-        if not label or not folder:
-            ap.error(f"--eval {spec!r}: expected LABEL=FOLDER")
+    for label, folder in labelled(ap, "--eval", args.eval).items():
         cases = sorted(Path(folder).glob("*_segmentation.nii.gz"))
         if not cases:
             print(f"error_anatomy: error: {folder}: no *_segmentation.nii.gz (not an evaluate folder)", file=sys.stderr)

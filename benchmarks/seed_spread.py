@@ -18,6 +18,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from _labelled import labelled
+
 NEED = {"unet", "test_dice", "val_dice", "test_n", "val_n"}
 
 
@@ -89,12 +91,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="write the per-run rows as this CSV")
     args = ap.parse_args()
     runs = {}
-    for spec in args.run:
-        label, _, folder = spec.partition("=")
-        if not folder or not label:
-            ap.error(f"--run {spec!r}: expected LABEL=FOLDER")
-        if label in runs:
-            ap.error(f"--run {spec!r}: label {label!r} given twice")
+    for label, folder in labelled(ap, "--run", args.run).items():
         try:
             runs[label] = read_table(Path(folder))
         except (OSError, ValueError) as e:

@@ -35,6 +35,22 @@ def fixed_seeds():
     yield
 
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """benchmarks/NAME.py as a module, its sibling helpers importable as when run as a script."""
+    import importlib.util
+    import sys
+
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_nifti(path: Path, data, affine=None, dtype=None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = np.asarray(data if dtype is None else np.asarray(data).astype(dtype))

@@ -1,20 +1,14 @@
 """benchmarks/error_anatomy.py: false positives at a vessel's border, far from it, and in
 structures of the prediction's own."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "error_anatomy.py"
+from tests.conftest import load_benchmark
 
 
 def _anatomy():
-    spec = importlib.util.spec_from_file_location("error_anatomy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.anatomy
+    return load_benchmark("error_anatomy").anatomy
 
 
 def test_a_thick_vessel_and_a_blob_of_its_own():

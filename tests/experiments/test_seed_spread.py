@@ -1,22 +1,20 @@
 """benchmarks/seed_spread.py: ratios to each run's own real U-net, spread over runs, the
 run picked by validation, and one-line errors with exit code 2."""
 import csv
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "seed_spread.py"
+from tests.conftest import BENCHMARKS, load_benchmark
+
+SCRIPT = BENCHMARKS / "seed_spread.py"
 COLUMNS = ["unet", "test_csv", "test_dice", "test_dice_sd", "test_n", "val_csv", "val_dice", "val_dice_sd", "val_n"]
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("seed_spread", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("seed_spread")
 
 
 def _table(folder: Path, rows: dict[str, tuple]) -> Path:
@@ -75,3 +73,9 @@ def test_bad_folders_fail_in_one_line_with_exit_code_2_and_write_nothing(tmp_pat
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
     assert not (tmp_path / "spread.csv").exists()
+
+
+def test_a_label_given_twice_is_refused(tmp_path):
+    _table(tmp_path / "a", {"real": (0.8, 0.5), "synthetic_dcgan": (0.4, 0.45)})
+    done = _cli("--run", "s1=a", "--run", "s1=a", cwd=tmp_path)
+    assert done.returncode == 2 and "label 's1' given twice" in done.stderr
