@@ -61,8 +61,12 @@ def main() -> int:
           f"{'fp≤1':>7}{'fp≤2':>7}{'fp>5':>7}{'fp own':>8}")
     for label, cases in folders.items():
         for seg in cases:
-            truth = np.asarray(nib.load(args.data / "labels" / seg.name.replace("_segmentation", "")).dataobj) > 0.5
-            pred = np.asarray(nib.load(seg).dataobj) > 0.5
+            try:
+                truth = np.asarray(nib.load(args.data / "labels" / seg.name.replace("_segmentation", "")).dataobj) > 0.5
+                pred = np.asarray(nib.load(seg).dataobj) > 0.5
+            except (OSError, ValueError, EOFError, nib.filebasedimages.ImageFileError) as exc:
+                print(f"error_anatomy: error: {seg.name}: unreadable NIfTI ({exc})", file=sys.stderr)
+                return 2
             if pred.shape != truth.shape:
                 print(f"error_anatomy: error: {seg}: shape {pred.shape}, its label {truth.shape}", file=sys.stderr)
                 return 2

@@ -166,7 +166,8 @@ def load_sample_sets(paths, patch_size: int | None = None) -> tuple[np.ndarray, 
     """The pairs of one or several samples.npz (files or folders), pooled in the order given,
     e.g. the pairs of several generators for one U-net. UserError on a missing or foreign
     file, or on patches of another size than `patch_size` (or than each other)."""
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
     if not paths:
         raise UserError("no samples given")
     images, labels = [], []

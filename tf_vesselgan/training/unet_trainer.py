@@ -71,11 +71,18 @@ def synthetic_pairs(train: str, samples, manifest: dict) -> tuple[np.ndarray, np
     when they are missing or do not fit the real patches."""
     if train not in ("synthetic", "both"):
         return None
-    if samples is None or (not isinstance(samples, (str, Path)) and not list(samples)):
+    if not sample_paths(samples):
         raise UserError(f"--train {train} needs --samples (a samples.npz from `vesselgan sample`)")
     from tf_vesselgan.training.sampling import load_sample_sets
 
-    return load_sample_sets(samples, manifest["patch_size"])
+    return load_sample_sets(sample_paths(samples), manifest["patch_size"])
+
+
+def sample_paths(samples) -> list[str]:
+    """--samples as a list of paths: None → [], one path → [it], several as given."""
+    if samples is None:
+        return []
+    return [str(samples)] if isinstance(samples, (str, Path)) else [str(p) for p in samples]
 
 
 def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, norm: str, seed: int,
@@ -134,9 +141,8 @@ def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None
         src = Path(init) / "unet.keras"
         model.set_weights(keras.models.load_model(str(src), compile=False).get_weights())
     ds, val, n_pairs, steps = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed, pairs)
-    sample_sets = None if pairs is None else [str(p) for p in ([samples] if isinstance(samples, (str, Path))
-                                                               else samples)]
-    status = {"kind": "unet", "train": train, "normalization": norm, "samples": sample_sets,
+    status = {"kind": "unet", "train": train, "normalization": norm,
+              "samples": None if pairs is None else sample_paths(samples),
               "mean": manifest["normalization"]["mean"], "std": manifest["normalization"]["std"],
               "patch_size": manifest["patch_size"], "splits": manifest["splits"], "training_pairs": n_pairs,
               "learning_rate": lr, "dropout": dropout, "init": str(init) if init else None,
