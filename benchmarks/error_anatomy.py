@@ -36,7 +36,8 @@ def anatomy(truth: np.ndarray, pred: np.ndarray) -> dict:
     total = max(int(fp.sum()), 1)
     return {"predicted": int(pred.sum()), "tp": int(tp.sum()), "fp": int(fp.sum()), "fn": int(fn.sum()),
             "precision": tp.sum() / max(pred.sum(), 1), "recall": tp.sum() / max(truth.sum(), 1),
-            "fp_within_1": float((dist <= 1).sum() / total), "fp_within_2": float((dist <= 2).sum() / total),
+            "fp_touching": int((dist <= 1).sum()), "fp_within_1": float((dist <= 1).sum() / total),
+            "fp_within_2": float((dist <= 2).sum() / total),
             "fp_beyond_5": float((dist > 5).sum() / total), "fp_in_own_structures": float(own.sum() / total)}
 
 
@@ -57,7 +58,7 @@ def main() -> int:
             if not (args.data / "labels" / seg.name.replace("_segmentation", "")).is_file():
                 print(f"error_anatomy: error: no label for {seg.name} under {args.data / 'labels'}", file=sys.stderr)
                 return 2
-    print(f"{'U-net':<14}{'case':<11}{'pred':>8}{'fp':>8}{'fn':>8}{'prec':>6}{'rec':>6}"
+    print(f"{'U-net':<14}{'case':<11}{'pred':>8}{'fp':>8}{'fp≤1 n':>8}{'fn':>8}{'prec':>6}{'rec':>6}"
           f"{'fp≤1':>7}{'fp≤2':>7}{'fp>5':>7}{'fp own':>8}")
     for label, cases in folders.items():
         for seg in cases:
@@ -72,7 +73,8 @@ def main() -> int:
                 return 2
             a = anatomy(truth, pred)
             case = seg.name.replace("_segmentation.nii.gz", "")
-            print(f"{label:<14}{case:<11}{a['predicted']:>8}{a['fp']:>8}{a['fn']:>8}{a['precision']:>6.2f}"
+            print(f"{label:<14}{case:<11}{a['predicted']:>8}{a['fp']:>8}{a['fp_touching']:>8}{a['fn']:>8}"
+                  f"{a['precision']:>6.2f}"
                   f"{a['recall']:>6.2f}{a['fp_within_1']:>7.2f}{a['fp_within_2']:>7.2f}{a['fp_beyond_5']:>7.2f}"
                   f"{a['fp_in_own_structures']:>8.2f}")
     return 0

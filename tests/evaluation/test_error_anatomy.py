@@ -22,7 +22,7 @@ def test_a_thick_vessel_and_a_blob_of_its_own():
     a = _anatomy()(truth, pred)
     border = int((thick & ~truth).sum())
     assert a["fp"] == border + 27 and a["fn"] == 20 and a["tp"] == int(truth.sum()) - 20
-    assert a["fp_within_1"] == pytest.approx(border / (border + 27))
+    assert a["fp_touching"] == border and a["fp_within_1"] == pytest.approx(border / (border + 27))
     assert a["fp_beyond_5"] == pytest.approx(27 / (border + 27))
     assert a["fp_in_own_structures"] == pytest.approx(27 / (border + 27))
     assert a["precision"] == pytest.approx(a["tp"] / a["predicted"])
