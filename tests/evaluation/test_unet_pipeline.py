@@ -224,3 +224,21 @@ def test_validation_pass_knows_its_length(tiny, tmp_path):
     history = list(csv.DictReader(open(tmp_path / "u" / "history.csv")))
     assert history and all(float(r["val_dice_metric"]) == pytest.approx(float(r["val_dice_metric"])) for r in history)
     assert summary["best_val_dice"] == pytest.approx(max(float(r["val_dice_metric"]) for r in history))
+
+
+def test_tune_loads_its_samples_once(tiny, tmp_path, monkeypatch):
+    """The search and the final U-net train on one loading of --samples."""
+    import dataclasses
+
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.training import sampling
+    from tf_vesselgan.tuning.tuner import tune
+
+    loads = []
+    real_load = sampling.load_sample_sets
+    monkeypatch.setattr(sampling, "load_sample_sets", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    cfg = load_config(tiny / "cfg.yaml")
+    cfg = dataclasses.replace(cfg, unet=dataclasses.replace(cfg.unet, max_trials=1))
+    tune("synthetic", tiny / "patches", tmp_path / "tune", cfg, samples=_samples(tmp_path / "s.npz", 16))
+    assert (tmp_path / "tune" / "final" / "unet.keras").exists()
+    assert len(loads) == 1

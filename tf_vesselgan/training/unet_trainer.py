@@ -122,13 +122,16 @@ def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, n
 
 
 def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None, init=None,
-               hparams: dict | None = None, verbose: int | None = None) -> dict:
-    """Trains the half U-net; returns a summary dict."""
+               hparams: dict | None = None, verbose: int | None = None,
+               pairs: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Trains the half U-net; returns a summary dict. `pairs`: the synthetic pairs when
+    the caller already loaded them from `samples` (`synthetic_pairs`)."""
     if train not in ("real", "synthetic", "both"):
         raise UserError(f"--train must be real, synthetic or both, got {train!r}")
     manifest = read_manifest(patches_dir)
     norm = resolve_normalization(cfg, train, manifest)
-    pairs = synthetic_pairs(train, samples, manifest)
+    if pairs is None:
+        pairs = synthetic_pairs(train, samples, manifest)
     if init is not None and not (Path(init) / "unet.keras").exists():
         raise UserError(f"--init {init}: no unet.keras in that run folder")
     run, cfg = prepare_run(out, cfg, resume=False, kind="unet")

@@ -64,5 +64,5 @@ def tune(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None, fina
 
         if (run / "final").exists():
             shutil.rmtree(run / "final")  # an interrupted final training restarts
-        train_unet(train, patches_dir, run / "final", cfg, samples=samples, hparams=result["best"])
+        train_unet(train, patches_dir, run / "final", cfg, samples=samples, hparams=result["best"], pairs=pairs)
     return result
