@@ -85,10 +85,10 @@ def sample_paths(samples) -> list[str]:
     return [str(samples)] if isinstance(samples, (str, Path)) else [str(p) for p in samples]
 
 
-def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, norm: str, seed: int,
-                      pairs: tuple[np.ndarray, np.ndarray] | None = None):
+def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, norm: str, seed: int,
+                      pairs: tuple[np.ndarray, np.ndarray] | None):
     """(endless train dataset of batches, validation dataset or None, number of training
-    pairs, steps per epoch). `pairs`: the synthetic pairs when already loaded from `samples`."""
+    pairs, steps per epoch). `pairs`: the synthetic pairs (`synthetic_pairs`), None for --train real."""
     u = cfg.unet
     manifest = read_manifest(patches_dir)
     parts, counts = [], []
@@ -97,7 +97,7 @@ def training_datasets(cfg: ExperimentConfig, train: str, patches_dir, samples, n
                                   drop_remainder=False).unbatch())
         counts.append(manifest["counts"]["train"])
     if train in ("synthetic", "both"):
-        ds, n = _synthetic_dataset(pairs if pairs is not None else synthetic_pairs(train, samples, manifest), norm)
+        ds, n = _synthetic_dataset(pairs, norm)
         parts.append(ds.shuffle(min(n, 4096), seed=seed))
         counts.append(n)
     if len(parts) == 1:
@@ -143,7 +143,7 @@ def train_unet(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None
     if init is not None:
         src = Path(init) / "unet.keras"
         model.set_weights(keras.models.load_model(str(src), compile=False).get_weights())
-    ds, val, n_pairs, steps = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed, pairs)
+    ds, val, n_pairs, steps = training_datasets(cfg, train, patches_dir, norm, cfg.seed, pairs)
     status = {"kind": "unet", "train": train, "normalization": norm,
               "samples": None if pairs is None else sample_paths(samples),
               "mean": manifest["normalization"]["mean"], "std": manifest["normalization"]["std"],

@@ -46,7 +46,7 @@ def tune(train: str, patches_dir, out, cfg: ExperimentConfig, samples=None, fina
     run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    ds, val, _, steps = training_datasets(cfg, train, patches_dir, samples, norm, cfg.seed, pairs)
+    ds, val, _, steps = training_datasets(cfg, train, patches_dir, norm, cfg.seed, pairs)
     objective = kt.Objective("val_dice_metric", direction="max")
     common = dict(objective=objective, max_trials=u.max_trials, seed=cfg.seed, directory=str(run / "tuner"),
                   project_name="unet", overwrite=False)
