@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_gan_data
+from tests.conftest import load_benchmark, tiny_gan_data
 
 GAN_YAML = """seed: 2
 data:
@@ -284,7 +284,7 @@ def test_sampling_generator_snapshots_and_best_by_fid(patches, cli, tmp_path):
     assert frac == pytest.approx(status["real_label_fraction"], rel=0.5)
 
 
-def test_gan_train_scored_snapshots_keep_the_best(patches, cli, tmp_path):
+def test_gan_train_scored_snapshots_keep_the_best(patches, cli, tmp_path, monkeypatch):
     """quality_score gan_train needs no U-net run: each snapshot is scored by a small U-net
     trained on its samples; generator.keras is the highest-scoring snapshot."""
     cfg = tmp_path / "s.yaml"
@@ -300,6 +300,27 @@ def test_gan_train_scored_snapshots_keep_the_best(patches, cli, tmp_path):
     assert sampling["best_snapshot"] == best["file"] and sampling["quality_score"] == "gan_train"
     assert sampling["best_gan_train"] == pytest.approx(float(best["gan_train"]))
     assert "gan_train" in next(csv.DictReader(open(run / "history.csv")))
+
+    # benchmarks/score_snapshots.py scores them again after the fact by the same procedure
+    out = tmp_path / "scores.csv"
+    argv = ["score_snapshots.py", "--run", str(run), "--patches", str(patches / "patches"), "--config", str(cfg),
+            "--csv", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert load_benchmark("score_snapshots").main() == 0
+    again = list(csv.DictReader(open(out)))
+    assert [int(r["epoch"]) for r in again] == [int(r["epoch"]) for r in snaps]
+    assert [float(r["gan_train"]) for r in again] == pytest.approx([float(r["gan_train"]) for r in snaps], abs=1e-4)
+    # each snapshot at the threshold it was saved with; --every counts back from the last
+    import tf_vesselgan.training.gan_trainer as gan_trainer
+
+    monkeypatch.setattr(gan_trainer, "snapshot_scorer", lambda *a: lambda gen, thr: thr)
+    monkeypatch.setattr(sys, "argv", argv + ["--every", "2"])
+    assert load_benchmark("score_snapshots").main() == 0
+    (last,) = list(csv.DictReader(open(out)))
+    assert int(last["epoch"]) == int(snaps[-1]["epoch"])
+    assert float(last["gan_train"]) == pytest.approx(float(snaps[-1]["label_threshold"]))
+    monkeypatch.setattr(sys, "argv", argv[:-2] + ["--epochs", "x"])
+    assert load_benchmark("score_snapshots").main() == 2
 
 
 def test_a_resume_that_records_more_keeps_history_columns_aligned(patches, tmp_path):

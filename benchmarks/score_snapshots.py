@@ -1,0 +1,93 @@
+"""Scores a GAN run's saved snapshots after the fact, by the same procedure a scored run
+uses while it trains (`gan.quality_score`, training/snapshots.py), without touching the run.
+
+    python benchmarks/score_snapshots.py --run out/cpu_oc4x_signed/gan_dcgan --patches out/cpu_oc4x_signed/patches \
+        [--config experiments/cpu/icbm_official_critic_4x_signed_60_scored.yaml] [--every 8] [--epochs 80,160] \
+        [--csv scores.csv]
+
+The scorer's settings (score, quality_samples, quality_unet_width/steps, seed, U-net
+learning rate) come from --config when given, else from the run's own config.yaml; a
+run trained unscored can so be scored with the settings of a scored one, and its numbers
+compared with that run's snapshots.csv. Each snapshot is sampled at the label threshold
+it was saved with. Prints one row per snapshot: epoch, machine-minutes, score.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import tf_vesselgan  # noqa: F401  (TF environment defaults)
+
+
+def chosen(rows: list[dict], every: int, epochs: set[int]) -> list[dict]:
+    """The snapshot rows to score: those in `epochs`, else every `every`-th saved one
+    (counted from the last, so the run's final snapshot is always among them)."""
+    if epochs:
+        return [r for r in rows if int(r["epoch"]) in epochs]
+    return rows[::-1][::every][::-1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True, type=Path, help="GAN run folder with snapshots.csv")
+    ap.add_argument("--patches", required=True, type=Path, help="the run's patch folder (real patches to score on)")
+    ap.add_argument("--config", type=Path, help="scorer settings from this experiment config (default: the run's)")
+    ap.add_argument("--every", type=int, default=1, help="score every N-th saved snapshot")
+    ap.add_argument("--epochs", default="", help="comma-separated snapshot epochs to score (overrides --every)")
+    ap.add_argument("--csv", type=Path, help="also write the scores here")
+    args = ap.parse_args()
+    from tf_vesselgan.config import load_config
+    from tf_vesselgan.data.build import read_manifest
+    from tf_vesselgan.errors import UserError
+    from tf_vesselgan.training.gan_trainer import snapshot_scorer
+    from tf_vesselgan.training.run_folder import load_run_config
+    from tf_vesselgan.training.snapshots import read_snapshots
+
+    try:
+        epochs = {int(e) for e in args.epochs.split(",") if e.strip()}
+    except ValueError:
+        print(f"error: --epochs: not a comma-separated list of integers: {args.epochs!r}", file=sys.stderr)
+        return 2
+    if args.every < 1:
+        print("error: --every must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args.config) if args.config else load_run_config(args.run)
+        manifest = read_manifest(args.patches)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    scorer = snapshot_scorer(cfg, args.patches, manifest)
+    rows = chosen(read_snapshots(args.run), args.every, epochs)
+    if scorer is None or not rows:
+        print("error: " + ("no snapshots to score" if scorer is not None else
+                           f"gan.quality_score {cfg.gan.quality_score} needs gan.quality_features"), file=sys.stderr)
+        return 2
+    import keras
+
+    score = cfg.gan.quality_score
+    print(f"{score} ({cfg.gan.quality_samples} pairs, U-net width {cfg.gan.quality_unet_width}, "
+          f"{cfg.gan.quality_unet_steps} steps where it trains one)")
+    print(f"{'epoch':>6}{'machine-min':>13}{score:>11}{'seconds':>9}")
+    out = []
+    for row in rows:
+        start = time.perf_counter()
+        gen = keras.models.load_model(str(args.run / row["file"]), compile=False)
+        value = scorer(gen, float(row["label_threshold"]))
+        took = time.perf_counter() - start
+        minutes = float(row["machine_seconds"]) / 60
+        print(f"{int(row['epoch']):>6}{minutes:>13.1f}{value:>11.4f}{took:>9.0f}", flush=True)
+        out.append({"epoch": int(row["epoch"]), "machine_minutes": round(minutes, 2), score: value})
+    if args.csv is not None:
+        with open(args.csv, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(out[0]))
+            w.writeheader()
+            w.writerows(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
