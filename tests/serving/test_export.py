@@ -152,3 +152,9 @@ def test_sample_from_an_export_equals_sampling_its_run(exported, cli, tmp_path):
         code, _, err = cli("sample", *bad, "--n", 4, "--out", tmp_path / "bad")
         assert code == 2 and what in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "bad").exists()
+    # --out is a folder: a file name there is refused, not made into a folder of that name
+    for command in (["sample", "--model", root / "models" / "generator" / "1"],
+                    ["client", "sample", "--url", "http://127.0.0.1:9"]):
+        code, _, err = cli(*command, "--n", 4, "--out", tmp_path / "pairs.NPZ", "--format", "nifti")
+        assert code == 2 and "looks like a file name" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "pairs.NPZ").exists()

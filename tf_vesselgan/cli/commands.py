@@ -57,6 +57,17 @@ def require_dir(path, what: str) -> Path:
     return p
 
 
+FILE_SUFFIXES = (".npz", ".npy", ".nii", ".nii.gz", ".png")
+
+
+def require_out_folder(path) -> None:
+    """Refuses a sample --out that names a file: --out is the folder the pairs go into."""
+    name = Path(path).name.lower()
+    if name.endswith(FILE_SUFFIXES):
+        raise UserError(f"--out is the folder the pairs are written into (samples.npz, NIfTI or PNG files inside); "
+                        f"{path} looks like a file name")
+
+
 def _gan_overrides(args) -> dict:
     g = {k: v for k, v in {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size,
                            "width": args.width, "steps_per_epoch": args.steps_per_epoch,
@@ -103,6 +114,7 @@ def sample(args) -> int:
         raise UserError(f"--threshold must be in [-1, 1] (the generator's tanh range), got {args.threshold}")
     if args.n <= 0:
         raise UserError(f"--n must be positive, got {args.n}")
+    require_out_folder(args.out)
     if args.model is not None:
         if args.threshold is not None:
             raise UserError("--threshold cannot change an export's baked-in threshold; sample its run instead")
@@ -266,6 +278,7 @@ def serve(args) -> int:
 def client_sample(args) -> int:
     from tf_vesselgan.serving.client import client_sample as run
 
+    require_out_folder(args.out)
     t0 = time.perf_counter()
     run(args.n, args.seed, args.out, model=args.model, url=args.url, grpc=args.grpc, fmt=args.format,
         overwrite=args.overwrite, batch=args.batch)
