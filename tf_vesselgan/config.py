@@ -136,6 +136,9 @@ class GANConfig:
     # The generator's upsampling: "transposed" (the paper's 5x5 stride-2 transposed
     # convolutions) or "resize" (nearest-neighbour x2 + 3x3 convolution, no checkerboard).
     upsample: str = _opt("transposed", choices=("transposed", "resize"))
+    # The label channel's layer: "shared" (the last layer draws image and label, the paper)
+    # or "image" (a head of its own that sees the drawn image; models/generator.py).
+    label_head: str = _opt("shared", choices=("shared", "image"))
     # DiffAugment (Zhao et al. 2020) of real and fake pairs before the critic: a
     # comma-separated subset of translation, cutout, flip ("" = off).
     diff_augment: str = ""
@@ -571,7 +574,7 @@ def to_dict(cfg) -> dict:
 # left out of `config_hash` while at these defaults, so an upgrade does not redo (or, for a
 # U-net stage, delete and retrain) finished work whose config did not change.
 LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "label_min_intensity": 0.0, "upsample": "transposed",
-                                "critic_layout": "mirror", "critic_reals": "fresh",
+                                "label_head": "shared", "critic_layout": "mirror", "critic_reals": "fresh",
                                 "collapse_similarity_ceiling": 0.5},
                   "StudyConfig": {"dp_epsilons": [], "phantom_shape": [128, 128, 64], "phantom_inflow_mm": 60.0,
                                   "phantom_fat": 0.78},

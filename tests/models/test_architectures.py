@@ -72,6 +72,27 @@ def test_resize_upsampling_has_no_checkerboard_and_the_paper_layout_has():
         build_generator(100, 0.125, 96, upsample="bilinear")
 
 
+def test_a_label_head_of_its_own_sees_the_drawn_image():
+    """label_head "image": the last shared layer draws the image only; the label comes from
+    a head fed by the 48x48 features and the image, so changing only the image layer's
+    weights changes the label, and the shared layout has no such head."""
+    g = build_generator(100, 0.125, 96, label_head="image")
+    assert g.output_shape == (None, 96, 96, 2)
+    assert g.get_layer("up5").kernel.shape[-2] == 1  # Conv2DTranspose kernel: (h, w, out, in)
+    assert g.get_layer("label_out").kernel.shape == (3, 3, 12 + 1, 1)
+    z = np.random.default_rng(0).normal(size=(4, 100)).astype(np.float32)
+    before = np.asarray(g(z, training=False))
+    up5 = g.get_layer("up5")
+    up5.kernel.assign(up5.kernel * 2.0)
+    after = np.asarray(g(z, training=False))
+    assert np.abs(after[..., 1] - before[..., 1]).max() > 1e-4
+    shared = build_generator(100, 0.125, 96)
+    assert "label_out" not in [layer.name for layer in shared.layers]
+    assert shared.count_params() < g.count_params()
+    with pytest.raises(ValueError, match="label_head"):
+        build_generator(100, 0.125, 96, label_head="separate")
+
+
 def test_official_critic_layouts_match_the_papers_code():
     # DCGAN: 4 bias-free 5x5 convs with batch norm on each, a 50-channel conv to 2x2, dense 200,
     # minibatch discrimination (100 kernels of 16), dense 300 -> 1

@@ -14,7 +14,7 @@ def fake_gan_run(root, width=0.03, threshold=0.8, **gan):
     g = GANConfig(width=width, label_threshold=threshold, **gan)
     save_config(ExperimentConfig(gan=g), root / "config.yaml")
     (root / "run.json").write_text(json.dumps({"kind": "gan", "patch_size": 96, "state": "complete"}))
-    gen = build_generator(g.latent_dim, width, 96, upsample=g.upsample)
+    gen = build_generator(g.latent_dim, width, 96, upsample=g.upsample, label_head=g.label_head)
     gen.save(str(root / "generator.keras"))
     return gen
 

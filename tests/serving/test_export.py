@@ -98,12 +98,15 @@ def test_versions_increase_and_only_the_generator_is_inside(tmp_path):
 
 
 def test_provenance_names_the_generator_and_critic_layout(tmp_path):
-    """An export of a resize-upsampling generator trained against the official critic says
-    so, and the exported generator is the run's (same samples for the same noise)."""
-    gen = fake_gan_run(tmp_path / "gan", upsample="resize", critic_layout="official", latent_dim=128)
+    """An export of a resize-upsampling generator with a label head of its own, trained against
+    the official critic, says so, and the exported generator is the run's (same samples for
+    the same noise)."""
+    gen = fake_gan_run(tmp_path / "gan", upsample="resize", critic_layout="official", latent_dim=128,
+                       label_head="image")
     version = export_model(tmp_path / "gan", tmp_path / "m" / "g")
     prov = json.loads((version / "assets.extra" / "provenance.json").read_text())
     assert (prov["upsample"], prov["critic_layout"], prov["latent_dim"]) == ("resize", "official", 128)
+    assert prov["label_head"] == "image"
     z = np.random.default_rng(0).normal(size=(4, 128)).astype(np.float32)
     served = tf.saved_model.load(str(version)).signatures["serving_default"](noise=tf.constant(z))
     np.testing.assert_allclose(served["image"].numpy(), gen(z, training=False)[..., :1].numpy(), atol=1e-5)

@@ -89,9 +89,10 @@ def test_train_resume_and_sample(patches, cli, tmp_path):
     assert code == 2 and "positive" in err and not (tmp_path / "d").exists()
 
 
-def test_resize_upsampling_trains_and_samples_alike_from_its_file_and_its_checkpoint(patches, cli, tmp_path):
+def test_resize_upsampling_and_a_label_head_train_and_sample_alike_from_file_and_checkpoint(patches, cli, tmp_path):
     cfg = tmp_path / "resize.yaml"
-    cfg.write_text(GAN_YAML.replace("gan:\n", "gan:\n  upsample: resize\n  ema_decay: 0.9\n  label_threshold: auto\n"))
+    cfg.write_text(GAN_YAML.replace("gan:\n", "gan:\n  upsample: resize\n  label_head: image\n  ema_decay: 0.9\n"
+                                               "  label_threshold: auto\n"))
     run = tmp_path / "run"
     code, _, err = cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run, "--config", cfg)
     assert code == 0, err
@@ -103,6 +104,7 @@ def test_resize_upsampling_trains_and_samples_alike_from_its_file_and_its_checkp
     assert code == 0, err
     a, b = np.load(saved / "samples.npz"), np.load(rebuilt / "samples.npz")
     assert np.allclose(a["image"], b["image"], atol=1e-4) and a["image"].std(axis=0).mean() > 0.01
+    assert (a["label"] != b["label"]).mean() < 1e-3 and a["label"].any()
 
 
 def test_a_patch_size_the_generator_cannot_draw_is_refused_before_anything_is_written(cli, tmp_path):

@@ -7,6 +7,10 @@ PyTorch code's padding-1 layer (a Dense projection would be 5.7–7.1 % smaller)
 `upsample="resize"` replaces each stride-2 transposed convolution by nearest-neighbour
 upsampling and a 3×3 convolution (Odena et al. 2016, "Deconvolution and checkerboard
 artifacts"): same channels, no checkerboard by construction, ≈1.4× the multiply-adds.
+`label_head="image"` draws the label by a head of its own that sees the drawn image:
+the last layer makes the image channel only; a second ×2 layer from the same 48×48
+features, batch norm and ReLU, concatenated with the image (before tanh), gives the label
+through a 3×3 convolution — so a label pixel can follow its image pixel's brightness.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ def scaled(channels, width: float) -> list[int]:
 
 
 UPSAMPLING = ("transposed", "resize")
+LABEL_HEADS = ("shared", "image")
 
 
 def check_patch_size(patch_size: int) -> None:
@@ -31,7 +36,7 @@ def check_patch_size(patch_size: int) -> None:
 
 def build_generator(latent_dim: int = 100, width: float = 1.0, patch_size: int = 96,
                     synchronized_bn: bool = False, name: str = "generator",
-                    upsample: str = "transposed") -> keras.Model:
+                    upsample: str = "transposed", label_head: str = "shared") -> keras.Model:
     """Builds the generator.
 
     Args:
@@ -41,9 +46,13 @@ def build_generator(latent_dim: int = 100, width: float = 1.0, patch_size: int =
         synchronized_bn: batch statistics over all replicas (MirroredStrategy).
         upsample: "transposed" (the paper's 5×5 stride-2 transposed convolutions) or
             "resize" (nearest-neighbour ×2, then a 3×3 convolution).
+        label_head: "shared" (the last layer draws image and label, the paper) or
+            "image" (the label by its own head from the last features and the image).
     """
     if upsample not in UPSAMPLING:
         raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
+    if label_head not in LABEL_HEADS:
+        raise ValueError(f"label_head must be one of {LABEL_HEADS}, got {label_head!r}")
     check_patch_size(patch_size)
     start = patch_size // 32
     ch = scaled(PAPER_CHANNELS, width)
@@ -58,7 +67,14 @@ def build_generator(latent_dim: int = 100, width: float = 1.0, patch_size: int =
         x = _up(x, c, f"up{i + 1}", upsample, use_bias=False)
         x = layers.BatchNormalization(synchronized=synchronized_bn)(x)
         x = layers.ReLU()(x)
-    x = _up(x, 2, "up5", upsample, use_bias=True)
+    if label_head == "shared":
+        x = _up(x, 2, "up5", upsample, use_bias=True)
+    else:
+        image = _up(x, 1, "up5", upsample, use_bias=True)
+        lab = _up(x, ch[-1], "label_up", upsample, use_bias=False)
+        lab = layers.ReLU()(layers.BatchNormalization(synchronized=synchronized_bn)(lab))
+        lab = layers.Conv2D(1, 3, padding="same", name="label_out")(layers.Concatenate()([lab, image]))
+        x = layers.Concatenate(name="image_label")([image, lab])
     out = layers.Activation("tanh", dtype="float32", name="pair")(x)
     return keras.Model(z, out, name=name)
 

@@ -205,6 +205,7 @@ def _provenance(version: int, cfg, status: dict, threshold: float, auto: bool) -
             "batch_size": g.batch_size, "seed": cfg.seed, "epochs_done": status.get("epochs_done"),
             "machine_seconds": status.get("machine_seconds"), "ema_decay": g.ema_decay, "sample_bn": g.sample_bn,
             "label_coding": g.label_coding, "label_blur": g.label_blur, "upsample": g.upsample,
+            "label_head": g.label_head,
             "label_min_intensity": status.get("sampling", {}).get("label_min_intensity", 0.0),
             "critic_layout": g.critic_layout,
             "label_threshold": float(threshold), "label_threshold_rule": "auto" if auto else "fixed",

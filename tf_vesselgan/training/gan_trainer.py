@@ -42,7 +42,7 @@ def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = 
     """Builds and compiles the GAN described by `g` (call inside the strategy scope); with
     `g.dp` a DP-SGD critic whose noise is seeded by `dp_noise_seed` (keep it secret)."""
     generator = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn,
-                                upsample=g.upsample)
+                                upsample=g.upsample, label_head=g.label_head)
     critic = build_critic(g.arch, g.width, patch_size, g.minibatch_discrimination, synchronized_bn=synchronized_bn,
                           layout=g.critic_layout)
     stl = g.label_threshold if g.threshold_in_training else 0.8  # only the STE option reads it
@@ -71,7 +71,7 @@ def build_ema_generator(gan, g: GANConfig, patch_size: int, synchronized_bn: boo
     if not g.ema_decay:
         return None
     ema = build_generator(g.latent_dim, g.width, patch_size, synchronized_bn=synchronized_bn, name="ema_generator",
-                          upsample=g.upsample)
+                          upsample=g.upsample, label_head=g.label_head)
     ema.set_weights(gan.generator.get_weights())
     return ema
 
@@ -503,7 +503,8 @@ def restore_generator(run) -> tuple[keras.Model, ExperimentConfig]:
         if latest is None:
             raise UserError(f"{run} has no trained generator (no generator.keras, no checkpoint)")
         patch = _patch_size_of(run)
-        raw = build_generator(cfg.gan.latent_dim, cfg.gan.width, patch, upsample=cfg.gan.upsample)
+        raw = build_generator(cfg.gan.latent_dim, cfg.gan.width, patch, upsample=cfg.gan.upsample,
+                              label_head=cfg.gan.label_head)
         key = "ema_generator" if cfg.gan.ema_decay else "generator"
         tf.train.Checkpoint(**{key: raw}).restore(latest).expect_partial()
         gen, thr, _ = finalize_generator(raw, cfg.gan, cfg.seed, status.get("real_label_fraction"),
