@@ -118,5 +118,13 @@ def test_official_critic_layouts_match_the_papers_code():
 def test_info_model_reports_the_layouts(cli):
     code, out, _ = cli("info-model", "--arch", "dcgan", "--critic-layout", "official")
     assert code == 0 and "critic      11,007,861 parameters" in out and "official critic" in out
+    code, shared, _ = cli("info-model", "--width", "0.125")
+    code, head, _ = cli("info-model", "--width", "0.125", "--label-head", "image")
+    assert code == 0 and "label head of its own" in head
+
+    def generator_parameters(text):
+        return int(text.split("generator")[1].split("parameters")[0].replace(",", ""))
+
+    assert generator_parameters(head) == generator_parameters(shared) + 3_465
     code, _, err = cli("info-model", "--patch-size", "64")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "patch_size" in err

@@ -141,12 +141,13 @@ def info_model(args) -> int:
     from tf_vesselgan.models.generator import build_generator
 
     try:
-        g = build_generator(100, args.width, args.patch_size, upsample=args.upsample)
+        g = build_generator(100, args.width, args.patch_size, upsample=args.upsample, label_head=args.label_head)
         d = build_critic(args.arch, args.width, args.patch_size, layout=args.critic_layout)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    head = ", label head of its own" if args.label_head == "image" else ""
     print(f"{args.arch} at width {args.width:g}, patch {args.patch_size} ({args.critic_layout} critic, "
-          f"{args.upsample} upsampling):")
+          f"{args.upsample} upsampling{head}):")
     print(f"  generator {g.count_params():>12,d} parameters")
     print(f"  critic    {d.count_params():>12,d} parameters")
     return 0

@@ -223,6 +223,7 @@ def _serving_commands(sub, commands) -> None:
     s.add_argument("--patch-size", type=int, default=96)
     s.add_argument("--critic-layout", choices=["mirror", "official"], default="mirror")
     s.add_argument("--upsample", choices=["transposed", "resize"], default="transposed")
+    s.add_argument("--label-head", choices=["shared", "image"], default="shared")
     s.set_defaults(func=commands.info_model)
 
 
