@@ -3,7 +3,7 @@ returns patches of patients it never saw."""
 import numpy as np
 import pytest
 
-from tf_vesselgan.privacy.audit import audit_arrays, critic_attack, verdict
+from tf_vesselgan.privacy.audit import audit_arrays, critic_attack, verdict, wilson_interval
 
 
 def patient_patches(n, seed, size=32):
@@ -40,6 +40,8 @@ def test_a_generator_returning_unseen_patients_patches_passes(cohorts):
     r = audit_arrays(cohorts["train"], cohorts["holdout"], cohorts["unseen"], n_attack=300, n_boot=200)
     mem = r["memorisation"]["pixel"]
     assert mem["memorised_fraction"] < 0.10 and mem["exact_copies"] == 0
+    lo, hi = mem["memorised_ci95"]
+    assert 0.0 < lo < mem["memorised_fraction"] < hi < 0.15
     attack = r["membership"]["distance to closest sample (black box)"]
     assert 0.4 < attack["auc"] < 0.6
     assert verdict(r, 0.10, 0.60) == []
@@ -66,3 +68,11 @@ def test_feature_space_is_audited_too(cohorts):
                      n_attack=100, n_boot=50)
     assert set(r["memorisation"]) == {"pixel", "unet features"}
     assert r["memorisation"]["unet features"]["memorised_fraction"] == 1.0
+
+
+def test_the_memorised_fraction_carries_its_wilson_interval():
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    lo, hi = wilson_interval(208, 2000)  # 10.4 % of 2,000 samples: the limit of 10 % lies inside
+    assert lo < 0.10 < hi and hi - lo == pytest.approx(0.027, abs=0.001)

@@ -19,6 +19,14 @@ from tf_vesselgan.privacy.neighbours import flatten_pairs, nearest
 NULL_PERCENTILE = 5.0
 
 
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a fraction k / n (binomial; n > 0)."""
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def memorisation(synthetic, train, holdout, chunk: int = 1024, progress=None) -> dict:
     """Distance-to-closest-record statistics of synthetic samples in one space.
 
@@ -31,9 +39,11 @@ def memorisation(synthetic, train, holdout, chunk: int = 1024, progress=None) ->
     _, d_ho = nearest(synthetic, holdout, chunk, progress=progress)
     _, d_null = nearest(holdout, train, chunk, progress=progress)
     threshold = float(np.percentile(d_null, NULL_PERCENTILE))
+    below = int(np.sum(d_tr < threshold))
     return {
         "n_synthetic": int(len(synthetic)), "n_train": int(len(train)), "n_holdout": int(len(holdout)),
-        "threshold": threshold, "memorised_fraction": float(np.mean(d_tr < threshold)),
+        "threshold": threshold, "memorised_fraction": below / len(synthetic),
+        "memorised_ci95": wilson_interval(below, len(synthetic)),
         "exact_copies": int(np.sum(d_tr < 1e-6)),
         "median_to_train": float(np.median(d_tr)), "median_to_holdout": float(np.median(d_ho)),
         "median_holdout_to_train": float(np.median(d_null)),
@@ -114,8 +124,10 @@ def verdict(result: dict, max_memorised: float, max_auc: float) -> list[str]:
     reasons = []
     for space, m in result["memorisation"].items():
         if m["memorised_fraction"] > max_memorised:
-            reasons.append(f"{space}: {m['memorised_fraction']:.1%} of samples are closer to a training patch than "
-                           f"{NULL_PERCENTILE:g}% of unseen patients' patches are (limit {max_memorised:.0%})")
+            lo, hi = m["memorised_ci95"]
+            reasons.append(f"{space}: {m['memorised_fraction']:.1%} of samples (95% CI {lo:.1%}–{hi:.1%}) are closer "
+                           f"to a training patch than {NULL_PERCENTILE:g}% of unseen patients' patches are "
+                           f"(limit {max_memorised:.0%})")
         if m["exact_copies"]:
             reasons.append(f"{space}: {m['exact_copies']} samples are exact copies of training patches")
     for attack, a in result["membership"].items():

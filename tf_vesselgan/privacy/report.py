@@ -95,13 +95,16 @@ def markdown(result: dict) -> str:
     lines += ["## Memorisation (distance to closest record, exact nearest neighbours)", "",
               f"Threshold: the {s['null_percentile']:g}th percentile of the distances from unseen patients' patches "
               "to their closest training patch; without copying about "
-              f"{s['null_percentile'] / 100:.0%} of samples fall below it (limit {s['max_memorised']:.0%}).", "",
-              "| space | samples | training patches | held-out patches | threshold | below threshold | exact copies "
+              f"{s['null_percentile'] / 100:.0%} of samples fall below it (limit {s['max_memorised']:.0%}, on the "
+              "measured fraction; its 95% Wilson interval shows how far sampling alone moves it).", "",
+              "| space | samples | training patches | held-out patches | threshold | below threshold (95% CI) "
+              "| exact copies "
               "| median sample→training | median sample→held-out | median held-out→training |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in result["memorisation"].items():
         lines.append(f"| {name} | {m['n_synthetic']} | {m['n_train']} | {m['n_holdout']} | {m['threshold']:.3f} | "
-                     f"{m['memorised_fraction']:.1%} | {m['exact_copies']} | {m['median_to_train']:.3f} | "
+                     f"{m['memorised_fraction']:.1%} ({m['memorised_ci95'][0]:.1%}–{m['memorised_ci95'][1]:.1%}) | "
+                     f"{m['exact_copies']} | {m['median_to_train']:.3f} | "
                      f"{m['median_to_holdout']:.3f} | {m['median_holdout_to_train']:.3f} |")
     lines += ["", "![distances](dcr_hist.png)", "", "![closest pairs](closest_pairs.png)", "",
               "## Membership inference", "",
