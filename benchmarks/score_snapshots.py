@@ -3,9 +3,12 @@ uses while it trains (`gan.quality_score`, training/snapshots.py), without touch
 
     python benchmarks/score_snapshots.py --run out/cpu_oc4x_signed/gan_dcgan --patches out/cpu_oc4x_signed/patches \
         [--config experiments/cpu/icbm_official_critic_4x_signed_60_scored.yaml] [--every 8] [--epochs 80,160] \
-        [--csv scores.csv]
+        [--csv scores.csv] [--png scores.png] [--rescore]
 
-The scorer's settings (score, quality_samples, quality_unet_width/steps, seed, U-net
+Snapshots the run already scored by the same score keep their score (marked "run"),
+unless --rescore; so on a run resumed with scoring (as
+experiments/cpu/icbm_official_critic_4x_signed_60_scored.yaml) one call gives the whole
+curve, scoring only the snapshots saved before scoring was switched on. The scorer's settings (score, quality_samples, quality_unet_width/steps, seed, U-net
 learning rate) come from --config when given, else from the run's own config.yaml; a
 run trained unscored can so be scored with the settings of a scored one, and its numbers
 compared with that run's snapshots.csv. Each snapshot is sampled at the label threshold
@@ -37,7 +40,9 @@ def main() -> int:
     ap.add_argument("--config", type=Path, help="scorer settings from this experiment config (default: the run's)")
     ap.add_argument("--every", type=int, default=1, help="score every N-th saved snapshot")
     ap.add_argument("--epochs", default="", help="comma-separated snapshot epochs to score (overrides --every)")
+    ap.add_argument("--rescore", action="store_true", help="score again snapshots the run already scored")
     ap.add_argument("--csv", type=Path, help="also write the scores here")
+    ap.add_argument("--png", type=Path, help="and plot them (score against machine-minutes) here")
     args = ap.parse_args()
     from tf_vesselgan.config import load_config
     from tf_vesselgan.data.build import read_manifest
@@ -75,18 +80,46 @@ def main() -> int:
     out = []
     for row in rows:
         start = time.perf_counter()
-        gen = keras.models.load_model(str(args.run / row["file"]), compile=False)
-        value = scorer(gen, float(row["label_threshold"]))
+        if row.get(score) not in ("", None, "nan") and not args.rescore:
+            value, source = float(row[score]), "run"
+        else:
+            gen = keras.models.load_model(str(args.run / row["file"]), compile=False)
+            value, source = scorer(gen, float(row["label_threshold"])), "rescored"
         took = time.perf_counter() - start
         minutes = float(row["machine_seconds"]) / 60
-        print(f"{int(row['epoch']):>6}{minutes:>13.1f}{value:>11.4f}{took:>9.0f}", flush=True)
-        out.append({"epoch": int(row["epoch"]), "machine_minutes": round(minutes, 2), score: value})
+        print(f"{int(row['epoch']):>6}{minutes:>13.1f}{value:>11.4f}{took:>9.0f}  {source}", flush=True)
+        out.append({"epoch": int(row["epoch"]), "machine_minutes": round(minutes, 2), score: value, "source": source})
     if args.csv is not None:
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(out[0]))
             w.writeheader()
             w.writerows(out)
+    if args.png is not None:
+        plot(out, score, args.run, args.png)
     return 0
+
+
+def plot(rows: list[dict], score: str, run: Path, path: Path) -> None:
+    """The scores against machine-minutes, the run's own and the rescored ones marked apart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    xs = [r["machine_minutes"] for r in rows]
+    ax.plot(xs, [r[score] for r in rows], color="0.6", linewidth=1)
+    for source, marker in (("rescored", "o"), ("run", "s")):
+        pts = [(r["machine_minutes"], r[score]) for r in rows if r["source"] == source]
+        if pts:
+            ax.plot(*zip(*pts), marker, label="scored after training" if source == "rescored" else "scored by the run")
+    ax.set_xlabel("GAN machine-minutes")
+    ax.set_ylabel(score.replace("_", "-") + " score")
+    ax.set_title(str(run), fontsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -307,20 +307,26 @@ def test_gan_train_scored_snapshots_keep_the_best(patches, cli, tmp_path, monkey
     out = tmp_path / "scores.csv"
     argv = ["score_snapshots.py", "--run", str(run), "--patches", str(patches / "patches"), "--config", str(cfg),
             "--csv", str(out)]
-    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "argv", argv + ["--rescore", "--png", str(tmp_path / "scores.png")])
     assert load_benchmark("score_snapshots").main() == 0
     again = list(csv.DictReader(open(out)))
     assert [int(r["epoch"]) for r in again] == [int(r["epoch"]) for r in snaps]
     assert [float(r["gan_train"]) for r in again] == pytest.approx([float(r["gan_train"]) for r in snaps], abs=1e-4)
-    # each snapshot at the threshold it was saved with; --every counts back from the last
+    assert {r["source"] for r in again} == {"rescored"} and (tmp_path / "scores.png").stat().st_size > 1000
+    # each snapshot at the threshold it was saved with; --every counts back from the last;
+    # without --rescore a snapshot the run scored keeps its score
     import tf_vesselgan.training.gan_trainer as gan_trainer
 
     monkeypatch.setattr(gan_trainer, "snapshot_scorer", lambda *a: lambda gen, thr: thr)
-    monkeypatch.setattr(sys, "argv", argv + ["--every", "2"])
+    monkeypatch.setattr(sys, "argv", argv + ["--every", "2", "--rescore"])
     assert load_benchmark("score_snapshots").main() == 0
     (last,) = list(csv.DictReader(open(out)))
     assert int(last["epoch"]) == int(snaps[-1]["epoch"])
     assert float(last["gan_train"]) == pytest.approx(float(snaps[-1]["label_threshold"]))
+    monkeypatch.setattr(sys, "argv", argv + ["--every", "2"])
+    assert load_benchmark("score_snapshots").main() == 0
+    (last,) = list(csv.DictReader(open(out)))
+    assert last["source"] == "run" and float(last["gan_train"]) == pytest.approx(float(snaps[-1]["gan_train"]))
     monkeypatch.setattr(sys, "argv", argv[:-2] + ["--epochs", "x"])
     assert load_benchmark("score_snapshots").main() == 2
 
