@@ -8,10 +8,11 @@ uses while it trains (`gan.quality_score`, training/snapshots.py), without touch
 Snapshots the run already scored by the same score keep their score (marked "run"),
 unless --rescore; so on a run resumed with scoring (as
 experiments/cpu/icbm_official_critic_4x_signed_60_scored.yaml) one call gives the whole
-curve, scoring only the snapshots saved before scoring was switched on. The scorer's settings (score, quality_samples, quality_unet_width/steps, seed, U-net
-learning rate) come from --config when given, else from the run's own config.yaml; a
-run trained unscored can so be scored with the settings of a scored one, and its numbers
-compared with that run's snapshots.csv. Each snapshot is sampled at the label threshold
+curve, scoring only the snapshots saved before scoring was switched on. The scorer's
+settings (score, quality_samples, quality_unet_width/steps, seed, U-net learning rate)
+come from --config when given, else from the run's own config.yaml; a run trained
+unscored can so be scored with the settings of a scored one, and its numbers compared
+with that run's snapshots.csv. Each snapshot is sampled at the label threshold
 it was saved with. Prints one row per snapshot: epoch, machine-minutes, score.
 """
 from __future__ import annotations
