@@ -1,7 +1,8 @@
 """Seconds per GAN training step and patches/s, per architecture and width (batch 32).
 
     python benchmarks/bench_gan_step.py [--widths 0.0625,1.0] [--batch 32] [--steps 3]
-        [--archs dcgan,wgan-gp,wgan-gp-sn] [--upsample transposed,resize]
+        [--archs dcgan,wgan-gp,wgan-gp-sn] [--upsample transposed,resize] [--label-head shared,image]
+        [--critic-layout mirror|official]
 
 Same graph-mode `train_step` as `vesselgan train-gan`, on random in-range pairs (no
 input pipeline), after one warm-up step that includes tracing; reports the median.
@@ -23,6 +24,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--archs", default="dcgan,wgan-gp,wgan-gp-sn")
     ap.add_argument("--upsample", default="transposed", help="generator upsampling(s), comma-separated")
+    ap.add_argument("--label-head", default="shared", help="generator label head(s), comma-separated")
+    ap.add_argument("--critic-layout", default="mirror", choices=["mirror", "official"])
     args = ap.parse_args()
     import numpy as np
     import tensorflow as tf
@@ -32,11 +35,13 @@ def main() -> int:
 
     print(f"TF {tf.__version__}, oneDNN={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
           f"threads intra={tf.config.threading.get_intra_op_parallelism_threads()}, cpus={os.cpu_count()}")
-    print(f"{'arch':<12}{'upsample':<12}{'width':>7}{'G params':>12}{'D params':>12}{'s/step':>9}{'patches/s':>11}"
+    print(f"{'arch':<12}{'upsample':<12}{'label head':<12}{'width':>7}{'G params':>12}{'D params':>12}{'s/step':>9}{'patches/s':>11}"
           f"{'s/1000 patches':>16}")
     for width in [float(w) for w in args.widths.split(",")]:
-        for arch, upsample in [(a, u) for a in args.archs.split(",") for u in args.upsample.split(",")]:
-            gan = build_gan(GANConfig(arch=arch, width=width, upsample=upsample), 96, seed=0)
+        for arch, upsample, head in [(a, u, h) for a in args.archs.split(",") for u in args.upsample.split(",")
+                                     for h in args.label_head.split(",")]:
+            gan = build_gan(GANConfig(arch=arch, width=width, upsample=upsample, label_head=head,
+                                      critic_layout=args.critic_layout), 96, seed=0)
             per_step = args.batch * (1 if arch == "dcgan" else gan.n_critic)
             x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (per_step, 96, 96, 2)).astype(np.float32))
             step = tf.function(gan.train_step)
@@ -48,7 +53,7 @@ def main() -> int:
                 float(out["d_loss"])  # wait for the result
                 times.append(time.perf_counter() - t)
             s = float(np.median(times))
-            print(f"{arch:<12}{upsample:<12}{width:>7g}{gan.generator.count_params():>12,d}"
+            print(f"{arch:<12}{upsample:<12}{head:<12}{width:>7g}{gan.generator.count_params():>12,d}"
                   f"{gan.critic.count_params():>12,d}"
                   f"{s:>9.2f}{per_step / s:>11.1f}{1000 * s / per_step:>16.0f}")
     return 0
