@@ -35,7 +35,8 @@ def main() -> int:
 
     print(f"TF {tf.__version__}, oneDNN={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
           f"threads intra={tf.config.threading.get_intra_op_parallelism_threads()}, cpus={os.cpu_count()}")
-    print(f"{'arch':<12}{'upsample':<12}{'label head':<12}{'width':>7}{'G params':>12}{'D params':>12}{'s/step':>9}{'patches/s':>11}"
+    print(f"{'arch':<12}{'upsample':<12}{'label head':<12}{'width':>7}{'G params':>12}{'D params':>12}{'s/step':>9}"
+          f"{'patches/s':>11}"
           f"{'s/1000 patches':>16}")
     for width in [float(w) for w in args.widths.split(",")]:
         for arch, upsample, head in [(a, u, h) for a in args.archs.split(",") for u in args.upsample.split(",")

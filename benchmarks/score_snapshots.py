@@ -72,6 +72,12 @@ def main() -> int:
         print("error: " + ("no snapshots to score" if scorer is not None else
                            f"gan.quality_score {cfg.gan.quality_score} needs gan.quality_features"), file=sys.stderr)
         return 2
+    missing = [r["file"] for r in rows if not (args.run / r["file"]).is_file()
+               and (args.rescore or r.get(cfg.gan.quality_score) in ("", None, "nan"))]
+    if missing:
+        print(f"error: {args.run}: {len(missing)} snapshot files listed in snapshots.csv are missing, "
+              f"e.g. {missing[0]}", file=sys.stderr)
+        return 2
     import keras
 
     score = cfg.gan.quality_score

@@ -329,6 +329,9 @@ def test_gan_train_scored_snapshots_keep_the_best(patches, cli, tmp_path, monkey
     assert last["source"] == "run" and float(last["gan_train"]) == pytest.approx(float(snaps[-1]["gan_train"]))
     monkeypatch.setattr(sys, "argv", argv[:-2] + ["--epochs", "x"])
     assert load_benchmark("score_snapshots").main() == 2
+    (run / snaps[0]["file"]).unlink()  # a snapshot file gone: one line, exit 2, nothing scored
+    monkeypatch.setattr(sys, "argv", argv + ["--rescore"])
+    assert load_benchmark("score_snapshots").main() == 2
 
 
 def test_a_resume_that_records_more_keeps_history_columns_aligned(patches, tmp_path):
