@@ -76,3 +76,17 @@ def test_the_memorised_fraction_carries_its_wilson_interval():
     assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
     lo, hi = wilson_interval(208, 2000)  # 10.4 % of 2,000 samples: the limit of 10 % lies inside
     assert lo < 0.10 < hi and hi - lo == pytest.approx(0.027, abs=0.001)
+
+
+def test_sample_to_training_median_is_also_measured_against_a_set_as_large_as_the_held_out_one():
+    """Samples from the patients' distribution, a training set 4x the held-out set: the raw
+    medians differ only because the larger set has closer neighbours; the size-matched ones
+    agree."""
+    train, holdout = patient_patches(1600, 10), patient_patches(400, 11)
+    r = audit_arrays(train, holdout, patient_patches(300, 12), n_attack=100, n_boot=20)
+    m = r["memorisation"]["pixel"]
+    assert m["n_train_matched"] == 400
+    assert m["median_to_train"] < 0.97 * m["median_to_holdout"]
+    assert m["median_to_train_matched"] == pytest.approx(m["median_to_holdout"], rel=0.015)
+    same = audit_arrays(holdout, holdout, patient_patches(300, 12), n_attack=100, n_boot=20)["memorisation"]["pixel"]
+    assert same["median_to_train_matched"] == same["median_to_train"]

@@ -27,17 +27,26 @@ def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
-def memorisation(synthetic, train, holdout, chunk: int = 1024, progress=None) -> dict:
+def memorisation(synthetic, train, holdout, chunk: int = 1024, progress=None, seed: int = 0) -> dict:
     """Distance-to-closest-record statistics of synthetic samples in one space.
 
     The reference ("how close does an unseen patient's patch come to a training
     patch") is the distance from each held-out patch to its closest training patch:
     the same reference set as for the samples, so under "no copying" a sample is as
     likely as a held-out patch to fall below its 5th percentile (fraction ≈ 0.05).
+
+    The medians of sample→training and sample→held-out distances are compared like for
+    like only against reference sets of one size (a larger set has closer nearest
+    neighbours), so sample→training is also measured to a random subset of the training
+    patches as large as the held-out set (`median_to_train_matched`).
     """
     i_tr, d_tr = nearest(synthetic, train, chunk, progress=progress)
     _, d_ho = nearest(synthetic, holdout, chunk, progress=progress)
     _, d_null = nearest(holdout, train, chunk, progress=progress)
+    d_matched = d_tr
+    if len(train) > len(holdout):
+        subset = np.sort(np.random.default_rng(seed).choice(len(train), len(holdout), replace=False))
+        _, d_matched = nearest(synthetic, train[subset], chunk, progress=progress)
     threshold = float(np.percentile(d_null, NULL_PERCENTILE))
     below = int(np.sum(d_tr < threshold))
     return {
@@ -46,6 +55,8 @@ def memorisation(synthetic, train, holdout, chunk: int = 1024, progress=None) ->
         "memorised_ci95": wilson_interval(below, len(synthetic)),
         "exact_copies": int(np.sum(d_tr < 1e-6)),
         "median_to_train": float(np.median(d_tr)), "median_to_holdout": float(np.median(d_ho)),
+        "median_to_train_matched": float(np.median(d_matched)),
+        "n_train_matched": int(min(len(train), len(holdout))),
         "median_holdout_to_train": float(np.median(d_null)),
         "_d_train": d_tr, "_d_holdout": d_ho, "_d_null": d_null, "_nearest_train": i_tr,
     }
@@ -92,7 +103,7 @@ def audit_arrays(train, holdout, synthetic, critic=None, feature_fn=None, n_atta
     result = {"memorisation": {}, "membership": {}}
     for name, sets in spaces.items():
         result["memorisation"][name] = memorisation(sets["synthetic"], sets["train"], sets["holdout"],
-                                                    progress=progress)
+                                                    progress=progress, seed=seed)
     mem_idx, non_idx = attack_sets(len(train), len(holdout), n_attack, seed)
     m_sc, n_sc = distance_attack(flat["synthetic"], flat["train"][mem_idx], flat["holdout"][non_idx],
                                  progress=progress)
@@ -159,7 +170,8 @@ def run_privacy(run, patches_dir, out, n: int = 2000, seed: int = 0, samples=Non
         holdout = load_split_pairs(patches_dir, holdout_splits)
         synthetic, sample_files = _synthetic_pairs(generator, cfg.gan.label_threshold, samples, n, seed)
         m_att = min(len(train), len(holdout), n_attack)
-        rows = (len(synthetic) * 2 + len(holdout)) * (2 if feature_fn else 1) + 2 * m_att
+        per_space = len(synthetic) * (3 if len(train) > len(holdout) else 2) + len(holdout)
+        rows = per_space * (2 if feature_fn else 1) + 2 * m_att
         bar = progress_bar(total=rows, desc="privacy", unit="query", enable=progress)
         result = audit_arrays(train, holdout, synthetic, critic, feature_fn, n_attack, seed, progress=bar.update)
         bar.close()

@@ -99,13 +99,16 @@ def markdown(result: dict) -> str:
               "measured fraction; its 95% Wilson interval shows how far sampling alone moves it).", "",
               "| space | samples | training patches | held-out patches | threshold | below threshold (95% CI) "
               "| exact copies "
-              "| median sample→training | median sample→held-out | median held-out→training |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| median sample→training | median sample→training, size-matched | median sample→held-out "
+              "| median held-out→training |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in result["memorisation"].items():
         lines.append(f"| {name} | {m['n_synthetic']} | {m['n_train']} | {m['n_holdout']} | {m['threshold']:.3f} | "
                      f"{m['memorised_fraction']:.1%} ({m['memorised_ci95'][0]:.1%}–{m['memorised_ci95'][1]:.1%}) | "
-                     f"{m['exact_copies']} | {m['median_to_train']:.3f} | "
+                     f"{m['exact_copies']} | {m['median_to_train']:.3f} | {m['median_to_train_matched']:.3f} | "
                      f"{m['median_to_holdout']:.3f} | {m['median_holdout_to_train']:.3f} |")
+    lines += ["", "Size-matched: to a random subset of the training patches as large as the held-out set, so it "
+              "compares with sample→held-out like for like (a larger reference set has closer nearest neighbours)."]
     lines += ["", "![distances](dcr_hist.png)", "", "![closest pairs](closest_pairs.png)", "",
               "## Membership inference", "",
               "Equal numbers of training-patient (member) and unseen-patient (non-member) patches; "
