@@ -128,3 +128,6 @@ def test_info_model_reports_the_layouts(cli):
     assert generator_parameters(head) == generator_parameters(shared) + 3_465
     code, _, err = cli("info-model", "--patch-size", "64")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "patch_size" in err
+    for width in ("0", "-1", "100", "wide"):  # gan.width's range, before any model is built
+        code, _, err = cli("info-model", "--width", width)
+        assert code == 2 and "--width" in err and "Traceback" not in err

@@ -18,13 +18,14 @@ def _shape(text: str) -> int:
     return v
 
 
-def study_number(key: str):
-    """An argparse type: a float in the valid range of the config key `study.<key>` it mirrors."""
+def config_number(section: str, key: str):
+    """An argparse type: a float in the valid range of the config key `<section>.<key>` it mirrors."""
     import dataclasses
 
-    from tf_vesselgan.config import StudyConfig
+    from tf_vesselgan import config
 
-    low, high = next(f for f in dataclasses.fields(StudyConfig) if f.name == key).metadata["range"]
+    cls = {"study": config.StudyConfig, "gan": config.GANConfig}[section]
+    low, high = next(f for f in dataclasses.fields(cls) if f.name == key).metadata["range"]
 
     def parse(text: str) -> float:
         try:
@@ -55,9 +56,9 @@ def _data_commands(sub, commands) -> None:
     s.add_argument("--cases", type=_shape, default=6)
     s.add_argument("--shape", type=_shape, nargs=3, default=[128, 128, 64], metavar=("X", "Y", "Z"))
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--inflow-mm", type=study_number("phantom_inflow_mm"), default=60.0,
+    s.add_argument("--inflow-mm", type=config_number("study", "phantom_inflow_mm"), default=60.0,
                    help="flow path (mm) over which the vessels' inflow signal saturates (study.phantom_inflow_mm)")
-    s.add_argument("--fat", type=study_number("phantom_fat"), default=0.78,
+    s.add_argument("--fat", type=config_number("study", "phantom_fat"), default=0.78,
                    help="mean intensity of the fat ring, brain tissue about 0.32 (study.phantom_fat)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=commands.phantom)
@@ -219,7 +220,7 @@ def _serving_commands(sub, commands) -> None:
 
     s = sub.add_parser("info-model", help="parameter counts of the generator and critic")
     s.add_argument("--arch", choices=["dcgan", "wgan-gp", "wgan-gp-sn"], default="wgan-gp-sn")
-    s.add_argument("--width", type=float, default=1.0)
+    s.add_argument("--width", type=config_number("gan", "width"), default=1.0)
     s.add_argument("--patch-size", type=int, default=96)
     s.add_argument("--critic-layout", choices=["mirror", "official"], default="mirror")
     s.add_argument("--upsample", choices=["transposed", "resize"], default="transposed")
