@@ -3,7 +3,7 @@ uses while it trains (`gan.quality_score`, training/snapshots.py), without touch
 
     python benchmarks/score_snapshots.py --run out/cpu_oc4x_signed/gan_dcgan --patches out/cpu_oc4x_signed/patches \
         [--config experiments/cpu/icbm_official_critic_4x_signed_60_scored.yaml] [--every 8] [--epochs 80,160] \
-        [--csv scores.csv] [--png scores.png] [--rescore]
+        [--csv scores.csv] [--png scores.png] [--rescore] [--label "width 1/4"] [--compare "width 1/8=other.csv"]
 
 Snapshots the run already scored by the same score keep their score (marked "run"),
 unless --rescore; so on a run resumed with scoring (as
@@ -14,6 +14,7 @@ come from --config when given, else from the run's own config.yaml; a run traine
 unscored can so be scored with the settings of a scored one, and its numbers compared
 with that run's snapshots.csv. Each snapshot is sampled at the label threshold
 it was saved with. Prints one row per snapshot: epoch, machine-minutes, score.
+--compare overlays the curve another call wrote with --csv (same score) in the figure.
 """
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ def main() -> int:
     ap.add_argument("--rescore", action="store_true", help="score again snapshots the run already scored")
     ap.add_argument("--csv", type=Path, help="also write the scores here")
     ap.add_argument("--png", type=Path, help="and plot them (score against machine-minutes) here")
+    ap.add_argument("--label", help="this run's name in the figure (default: the run folder)")
+    ap.add_argument("--compare", action="append", default=[], metavar="LABEL=CSV",
+                    help="also plot a curve this script wrote with --csv for another run (repeatable)")
     args = ap.parse_args()
     from tf_vesselgan.config import load_config
     from tf_vesselgan.data.build import read_manifest
@@ -65,6 +69,11 @@ def main() -> int:
         manifest = read_manifest(args.patches)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        others = [compared(spec, cfg.gan.quality_score) for spec in args.compare]
+    except ValueError as e:
+        print(f"error: --compare: {e}", file=sys.stderr)
         return 2
     scorer = snapshot_scorer(cfg, args.patches, manifest)
     rows = chosen(read_snapshots(args.run), args.every, epochs)
@@ -102,27 +111,45 @@ def main() -> int:
             w.writeheader()
             w.writerows(out)
     if args.png is not None:
-        plot(out, score, args.run, args.png)
+        plot(out, score, args.label or str(args.run), args.png, others)
     return 0
 
 
-def plot(rows: list[dict], score: str, run: Path, path: Path) -> None:
-    """The scores against machine-minutes, the run's own and the rescored ones marked apart."""
+def compared(spec: str, score: str) -> tuple[str, list[tuple[float, float]]]:
+    """LABEL=CSV → (label, [(machine-minutes, score)]) from a CSV this script wrote; ValueError if not one."""
+    label, sep, path = spec.partition("=")
+    if not sep or not label or not path:
+        raise ValueError(f"expected LABEL=CSV, got {spec!r}")
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return label, [(float(r["machine_minutes"]), float(r[score])) for r in rows]
+    except OSError as e:
+        raise ValueError(f"{path}: {e.strerror}") from None
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: not a curve of {score} by machine-minutes written with --csv") from None
+
+
+def plot(rows: list[dict], score: str, label: str, path: Path, others=()) -> None:
+    """The scores against machine-minutes, the run's own and the rescored ones marked apart,
+    over the compared curves."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, pts in others:
+        ax.plot(*zip(*pts), marker=".", linewidth=1, alpha=0.7, label=name)
     xs = [r["machine_minutes"] for r in rows]
-    ax.plot(xs, [r[score] for r in rows], color="0.6", linewidth=1)
+    ax.plot(xs, [r[score] for r in rows], color="0.3", linewidth=1.2)
     for source, marker in (("rescored", "o"), ("run", "s")):
         pts = [(r["machine_minutes"], r[score]) for r in rows if r["source"] == source]
         if pts:
-            ax.plot(*zip(*pts), marker, label="scored after training" if source == "rescored" else "scored by the run")
+            how = "scored after training" if source == "rescored" else "scored by the run"
+            ax.plot(*zip(*pts), marker, color="0.3", label=f"{label}: {how}")
     ax.set_xlabel("GAN machine-minutes")
     ax.set_ylabel(score.replace("_", "-") + " score")
-    ax.set_title(str(run), fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -313,6 +313,14 @@ def test_gan_train_scored_snapshots_keep_the_best(patches, cli, tmp_path, monkey
     assert [int(r["epoch"]) for r in again] == [int(r["epoch"]) for r in snaps]
     assert [float(r["gan_train"]) for r in again] == pytest.approx([float(r["gan_train"]) for r in snaps], abs=1e-4)
     assert {r["source"] for r in again} == {"rescored"} and (tmp_path / "scores.png").stat().st_size > 1000
+    # --compare overlays a curve written with --csv; anything else is one line and exit 2
+    (tmp_path / "other.csv").write_text(out.read_text())
+    (tmp_path / "bad.csv").write_text("epoch,minutes\n1,2\n")
+    for spec, code in ((f"other={tmp_path / 'other.csv'}", 0), (str(tmp_path / "other.csv"), 2),
+                       (f"bad={tmp_path / 'bad.csv'}", 2), (f"gone={tmp_path / 'gone.csv'}", 2)):
+        monkeypatch.setattr(sys, "argv", argv + ["--png", str(tmp_path / "both.png"), "--compare", spec])
+        assert load_benchmark("score_snapshots").main() == code, spec
+    assert (tmp_path / "both.png").stat().st_size > (tmp_path / "scores.png").stat().st_size
     # each snapshot at the threshold it was saved with; --every counts back from the last;
     # without --rescore a snapshot the run scored keeps its score
     import tf_vesselgan.training.gan_trainer as gan_trainer
