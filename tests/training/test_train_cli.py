@@ -320,7 +320,9 @@ def test_gan_train_scored_snapshots_keep_the_best(patches, cli, tmp_path, monkey
                        (f"bad={tmp_path / 'bad.csv'}", 2), (f"gone={tmp_path / 'gone.csv'}", 2)):
         monkeypatch.setattr(sys, "argv", argv + ["--png", str(tmp_path / "both.png"), "--compare", spec])
         assert load_benchmark("score_snapshots").main() == code, spec
-    assert (tmp_path / "both.png").stat().st_size > (tmp_path / "scores.png").stat().st_size
+    monkeypatch.setattr(sys, "argv", argv + ["--png", str(tmp_path / "alone.png")])  # same call, no overlay
+    assert load_benchmark("score_snapshots").main() == 0
+    assert (tmp_path / "both.png").stat().st_size > (tmp_path / "alone.png").stat().st_size + 500
     # each snapshot at the threshold it was saved with; --every counts back from the last;
     # without --rescore a snapshot the run scored keeps its score
     import tf_vesselgan.training.gan_trainer as gan_trainer
