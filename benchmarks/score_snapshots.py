@@ -3,7 +3,8 @@ uses while it trains (`gan.quality_score`, training/snapshots.py), without touch
 
     python benchmarks/score_snapshots.py --run out/cpu_oc4x_signed/gan_dcgan --patches out/cpu_oc4x_signed/patches \
         [--config experiments/cpu/icbm_official_critic_4x_signed_60_scored.yaml] [--every 8] [--epochs 80,160] \
-        [--csv scores.csv] [--png scores.png] [--rescore] [--label "width 1/4"] [--compare "width 1/8=other.csv"]
+        [--csv scores.csv] [--png scores.png] [--rescore] [--label "width 1/4"] [--compare "width 1/8=other.csv"] \
+        [--x epoch]
 
 Snapshots the run already scored by the same score keep their score (marked "run"),
 unless --rescore; so on a run resumed with scoring (as
@@ -15,6 +16,8 @@ unscored can so be scored with the settings of a scored one, and its numbers com
 with that run's snapshots.csv. Each snapshot is sampled at the label threshold
 it was saved with. Prints one row per snapshot: epoch, machine-minutes, score.
 --compare overlays the curve another call wrote with --csv (same score) in the figure.
+--x epoch plots against epochs instead of machine-minutes: runs on machines of different
+speed (or sharing their cores differently) are compared update for update.
 """
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ def chosen(rows: list[dict], every: int, epochs: set[int]) -> list[dict]:
     return rows[::-1][::every][::-1]
 
 
+# --x → (CSV column, axis label)
+X_AXES = {"minutes": ("machine_minutes", "GAN machine-minutes"), "epoch": ("epoch", "GAN epochs")}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, type=Path, help="GAN run folder with snapshots.csv")
@@ -44,7 +51,8 @@ def main() -> int:
     ap.add_argument("--epochs", default="", help="comma-separated snapshot epochs to score (overrides --every)")
     ap.add_argument("--rescore", action="store_true", help="score again snapshots the run already scored")
     ap.add_argument("--csv", type=Path, help="also write the scores here")
-    ap.add_argument("--png", type=Path, help="and plot them (score against machine-minutes) here")
+    ap.add_argument("--png", type=Path, help="and plot them (score against machine-minutes or epochs) here")
+    ap.add_argument("--x", choices=sorted(X_AXES), default="minutes", help="the figure's x axis (default: minutes)")
     ap.add_argument("--label", help="this run's name in the figure (default: the run folder)")
     ap.add_argument("--compare", action="append", default=[], metavar="LABEL=CSV",
                     help="also plot a curve this script wrote with --csv for another run (repeatable)")
@@ -71,7 +79,7 @@ def main() -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        others = [compared(spec, cfg.gan.quality_score) for spec in args.compare]
+        others = [compared(spec, cfg.gan.quality_score, args.x) for spec in args.compare]
     except ValueError as e:
         print(f"error: --compare: {e}", file=sys.stderr)
         return 2
@@ -111,46 +119,51 @@ def main() -> int:
             w.writeheader()
             w.writerows(out)
     if args.png is not None:
-        plot(out, score, args.label or str(args.run), args.png, others)
+        plot(out, score, args.label or str(args.run), args.png, others, args.x)
     return 0
 
 
-def compared(spec: str, score: str) -> tuple[str, list[tuple[float, float]]]:
-    """LABEL=CSV → (label, [(machine-minutes, score)]) from a CSV this script wrote; ValueError if not one."""
+def compared(spec: str, score: str, x: str = "minutes") -> tuple[str, list[tuple[float, float]]]:
+    """LABEL=CSV → (label, [(x, score)]) from a CSV this script wrote; ValueError if not one."""
     label, sep, path = spec.partition("=")
     if not sep or not label or not path:
         raise ValueError(f"expected LABEL=CSV, got {spec!r}")
+    column = X_AXES[x][0]
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
-        return label, [(float(r["machine_minutes"]), float(r[score])) for r in rows]
+        return label, [(float(r[column]), float(r[score])) for r in rows]
     except OSError as e:
         raise ValueError(f"{path}: {e.strerror}") from None
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{path}: not a curve of {score} by machine-minutes written with --csv") from None
+        raise ValueError(f"{path}: not a curve of {score} by {column} written with --csv") from None
 
 
-def plot(rows: list[dict], score: str, label: str, path: Path, others=()) -> None:
-    """The scores against machine-minutes, the run's own and the rescored ones marked apart,
-    over the compared curves."""
+def draw(ax, rows: list[dict], score: str, label: str, others=(), x: str = "minutes") -> None:
+    """The scores against `x`, the run's own and the rescored ones marked apart, over the
+    compared curves."""
+    column, xlabel = X_AXES[x]
+    for name, pts in others:
+        ax.plot(*zip(*pts), marker=".", linewidth=1, alpha=0.7, label=name)
+    ax.plot([r[column] for r in rows], [r[score] for r in rows], color="0.3", linewidth=1.2)
+    for source, marker in (("rescored", "o"), ("run", "s")):
+        pts = [(r[column], r[score]) for r in rows if r["source"] == source]
+        if pts:
+            how = "scored after training" if source == "rescored" else "scored by the run"
+            ax.plot(*zip(*pts), marker, color="0.3", label=f"{label}: {how}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(score.replace("_", "-") + " score")
+    ax.legend(fontsize=8)
+
+
+def plot(rows: list[dict], score: str, label: str, path: Path, others=(), x: str = "minutes") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name, pts in others:
-        ax.plot(*zip(*pts), marker=".", linewidth=1, alpha=0.7, label=name)
-    xs = [r["machine_minutes"] for r in rows]
-    ax.plot(xs, [r[score] for r in rows], color="0.3", linewidth=1.2)
-    for source, marker in (("rescored", "o"), ("run", "s")):
-        pts = [(r["machine_minutes"], r[score]) for r in rows if r["source"] == source]
-        if pts:
-            how = "scored after training" if source == "rescored" else "scored by the run"
-            ax.plot(*zip(*pts), marker, color="0.3", label=f"{label}: {how}")
-    ax.set_xlabel("GAN machine-minutes")
-    ax.set_ylabel(score.replace("_", "-") + " score")
-    ax.legend(fontsize=8)
+    draw(ax, rows, score, label, others, x)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

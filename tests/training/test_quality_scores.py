@@ -96,3 +96,35 @@ def test_best_snapshot_follows_the_direction_of_each_score(tmp_path):
     assert best_snapshot(tmp_path, "fid")["file"] == "b"
     assert best_snapshot(tmp_path, "gan_train")["file"] == "c"
     assert best_snapshot(tmp_path, "gan_test") is None
+
+
+def test_score_curves_can_be_drawn_against_epochs_for_runs_on_machines_of_different_speed(tmp_path):
+    """benchmarks/score_snapshots.py --x epoch: the figure's x values are the CSVs' epochs,
+    for the run and for each --compare curve; an unknown column is a ValueError."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tests.conftest import load_benchmark
+
+    bench = load_benchmark("score_snapshots")
+    rows = [{"epoch": 16, "machine_minutes": 7.2, "gan_train": 0.4, "source": "run"},
+            {"epoch": 32, "machine_minutes": 14.7, "gan_train": 0.5, "source": "rescored"}]
+    other = tmp_path / "other.csv"
+    with open(other, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows([dict(r, machine_minutes=r["machine_minutes"] / 2) for r in rows])
+    for x, column in (("epoch", "epoch"), ("minutes", "machine_minutes")):
+        label, pts = bench.compared(f"fast={other}", "gan_train", x)
+        assert label == "fast" and [p[0] for p in pts] == [float(r[column]) / (2 if x == "minutes" else 1)
+                                                            for r in rows]
+        fig, ax = plt.subplots()
+        bench.draw(ax, rows, "gan_train", "slow", [(label, pts)], x)
+        drawn = {float(v) for line in ax.get_lines() for v in line.get_xdata()}
+        plt.close(fig)
+        assert drawn == {p[0] for p in pts} | {float(r[column]) for r in rows}
+    (tmp_path / "minutes_only.csv").write_text("machine_minutes,gan_train\n1.0,0.3\n")
+    with pytest.raises(ValueError, match="by epoch"):
+        bench.compared(f"old={tmp_path / 'minutes_only.csv'}", "gan_train", "epoch")
