@@ -54,7 +54,7 @@ def test_full_disk_is_one_line_and_leaves_nothing(full_disk, data, cli, case):
     elif case == "patches":
         args = ("patches", "--data", data / "data", "--out", out, "--config", data / "p.yaml")
     else:
-        args = ("train-gan", "--arch", "dcgan", "--patches", data / "patches", "--out", out, "--width", 0.5,
+        args = ("train-gan", "--arch", "dcgan", "--patches", data / "patches", "--out", out, "--width", 0.125,
                 "--batch-size", 4, "--epochs", 1, "--steps-per-epoch", 1)
     code, _, err = cli(*args)
     lines = [ln for ln in err.strip().splitlines() if "UserWarning" not in ln and "data_adapter" not in ln]

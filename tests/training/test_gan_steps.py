@@ -135,6 +135,7 @@ def test_straight_through_threshold_passes_gradient():
     assert tape.gradient(loss, x).numpy()[..., 1].tolist() == [[[3.0, 3.0]]]
 
 
+@pytest.mark.slow  # two processes, ~1 min; the mirrored test above covers the step in the default run
 def test_multiworker_step_equals_single_device_step(tmp_path):
     """Two worker processes on 127.0.0.1 (TF_CONFIG) give the single-device weights."""
     import json
