@@ -105,8 +105,8 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
 
 def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
     """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.label_min_intensity, gan.upsample,
-    gan.label_head, gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling, study.dp_epsilons,
-    study.phantom_shape and the phantom's contrast existed stay valid."""
+    gan.label_head, gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling, gan.monitor_every,
+    study.dp_epsilons, study.phantom_shape and the phantom's contrast existed stay valid."""
     import hashlib
     import json
 
@@ -117,7 +117,8 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
     del before["gan"]["dp"]  # the config as it was hashed before these keys were added
     del before["gan"]["label_blur"]
     del before["gan"]["label_min_intensity"]
-    for key in ("upsample", "label_head", "critic_layout", "critic_reals", "collapse_similarity_ceiling"):
+    for key in ("upsample", "label_head", "critic_layout", "critic_reals", "collapse_similarity_ceiling",
+                "monitor_every"):
         del before["gan"][key]
     del before["study"]["dp_epsilons"]
     del before["study"]["phantom_shape"]

@@ -370,6 +370,28 @@ def test_a_resume_that_records_more_keeps_history_columns_aligned(patches, tmp_p
     assert all(rows[0][k] == v for k, v in first[0].items())
 
 
+def test_monitor_every_checks_every_nth_epoch_and_every_snapshot(patches, tmp_path):
+    """gan.monitor_every 3 with snapshot_every 2: the sampling generator is checked at
+    epochs 2 (a snapshot), 3 (the third) and 4 (a snapshot), not at 1; unchecked epochs log
+    NA and draw no image grid, the snapshots and the final generator are as usual."""
+    import yaml
+
+    from tf_vesselgan.config import from_dict
+    from tf_vesselgan.training.gan_trainer import train_gan
+
+    mapping = yaml.safe_load(GAN_YAML)
+    mapping["gan"].update(arch="dcgan", epochs=4, steps_per_epoch=1, monitor_every=3, snapshot_every=2)
+    run = tmp_path / "run"
+    train_gan(patches / "patches", run, from_dict(mapping), verbose=0)
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [r["collapse_std"] == "NA" for r in rows] == [True, False, False, False]
+    assert all(float(r["label_threshold"]) == float(r["label_threshold"]) for r in rows[1:])  # not NaN
+    assert [int(r["epoch"]) for r in csv.DictReader(open(run / "snapshots.csv"))] == [2, 4]
+    _, ea = tb_tags(run / "tensorboard")
+    assert [e.step for e in ea.Tensors("samples/fixed_noise_pairs")] == [2, 3, 4]
+    assert (run / "generator.keras").exists()
+
+
 def test_budget_stops_training_and_holds_on_resume(patches, cli, tmp_path):
     run = tmp_path / "run"
     code, out, err = cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run,

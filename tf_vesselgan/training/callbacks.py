@@ -113,9 +113,10 @@ class GANMonitor(keras.callbacks.Callback):
             if self._times:
                 # the first step of a run includes tracing; report the median
                 tf.summary.scalar("time/step_seconds", float(np.median(self._times)), step=step)
-            if self.n_images:
+            current = self.sampler() if self.sampler is not None else None
+            # with a sampler, an epoch without a sampling generator (gan.monitor_every) has no grid
+            if self.n_images and (current is not None or self.sampler is None):
                 z = tf.random.stateless_normal([self.n_images, gan.latent_dim], seed=[self.seed, 7])
-                current = self.sampler() if self.sampler is not None else None
                 if current is None:
                     pairs = gan.generator(z, training=False).numpy()
                 else:

@@ -89,7 +89,7 @@ def checkpoint_for(gan, epoch_var, ema_generator=None) -> tf.train.Checkpoint:
 # the patches would silently continue a different model from the old weights.
 RESUMABLE_GAN_KEYS = ("epochs", "max_seconds", "snapshot_every", "checkpoint_every", "keep_checkpoints", "image_grid",
                       "quality_score", "quality_features", "quality_samples", "quality_unet_width",
-                      "quality_unet_steps", "collapse_std_floor", "collapse_similarity_ceiling",
+                      "quality_unet_steps", "collapse_std_floor", "collapse_similarity_ceiling", "monitor_every",
                       "dp.target_epsilon", "label_min_intensity")
 
 

@@ -159,16 +159,19 @@ class Snapshots(keras.callbacks.Callback):
         super().__init__()
         self.run, self.source, self.g, self.seed = Path(run), source, gan_cfg, seed
         self.real_fraction, self.label_floor, self.scorer, self.clock = real_fraction, label_floor, scorer, clock
-        self.current = None  # (generator, threshold) of the last epoch
+        self.current = None  # (generator, threshold) of the last epoch, None when it was not checked
 
     def on_epoch_end(self, epoch, logs=None):
+        snap = self.g.snapshot_every and (epoch + 1) % self.g.snapshot_every == 0
+        if not snap and (epoch + 1) % self.g.monitor_every:
+            self.current = None  # no check this epoch (gan.monitor_every)
+            return
         gen, thr, info = finalize_generator(self.source(), self.g, self.seed, self.real_fraction, self.label_floor)
         self.current = (gen, thr)
         images = fixed_noise_images(gen, seed=self.seed)
         row = {"epoch": epoch + 1, "collapse_std": pixel_std(images),
                "sample_similarity": sample_similarity(images),
                "sample_label_fraction": info["sample_label_fraction"], "label_threshold": thr}
-        snap = self.g.snapshot_every and (epoch + 1) % self.g.snapshot_every == 0
         if self.scorer is not None:  # every epoch has the key, so history.csv has the column
             row[self.g.quality_score] = self.scorer(gen, thr) if snap else float("nan")
         if logs is not None:
