@@ -1,7 +1,6 @@
 """Tiny exported models shared by the serving tests (run folders written directly)."""
 import json
 
-import numpy as np
 import pytest
 
 

@@ -1,7 +1,6 @@
 """Built-in server: Google's gRPC stubs and plain HTTP, outputs equal in-process
 sampling for the same seed, error cases answered while the server keeps serving."""
 import json
-import shutil
 import urllib.error
 import urllib.request
 

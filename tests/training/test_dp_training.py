@@ -149,7 +149,8 @@ def test_auto_noise_spends_the_target_in_the_planned_updates(patches, cli, tmp_p
     assert code == 0, err
     assert json.loads((run / "run.json").read_text())["dp"]["critic_updates"] == 8
     from tf_vesselgan.config import load_config
-    from tf_vesselgan.training.gan_trainer import calibrated_dp_noise, check_resumable
+    from tf_vesselgan.training.dp_run import calibrated_dp_noise
+    from tf_vesselgan.training.gan_trainer import check_resumable
 
     again = calibrated_dp_noise(load_config(cfg), read_manifest(patches / "patches"))
     assert again.gan.dp.noise_multiplier == sigma  # a study resuming with 'auto' calibrates to the same σ

@@ -176,7 +176,7 @@ def test_a_scored_runs_best_snapshot_gets_a_floor_added_after_it_was_saved(tmp_p
     import json
 
     from tf_vesselgan.training.finalize import LabelIntensityFloor, finalize_generator
-    from tf_vesselgan.training.gan_trainer import _save_generator
+    from tf_vesselgan.training.run_models import save_generator
 
     run = tmp_path / "run"
     (run / "snapshots").mkdir(parents=True)
@@ -184,7 +184,7 @@ def test_a_scored_runs_best_snapshot_gets_a_floor_added_after_it_was_saved(tmp_p
     snap, thr, _ = finalize_generator(build_generator(16, 0.03, 96), cfg, seed=0, real_fraction=0.01)
     snap.save(str(run / "snapshots" / "epoch_00002.keras"))
     (run / "snapshots.csv").write_text(f"epoch,label_threshold,fid,file\n2,{thr},0.5,snapshots/epoch_00002.keras\n")
-    _save_generator(snap, cfg, 0, run, 0.01, label_floor=0.6)
+    save_generator(snap, cfg, 0, run, 0.01, label_floor=0.6)
     status = json.loads((run / "run.json").read_text())["sampling"]
     assert status["best_snapshot"] == "snapshots/epoch_00002.keras" and status["label_min_intensity"] == 0.6
     saved = __import__("keras").models.load_model(str(run / "generator.keras"), compile=False)

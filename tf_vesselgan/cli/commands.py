@@ -106,7 +106,7 @@ def train_gan(args) -> int:
 
 def sample(args) -> int:
     from tf_vesselgan.training.dp import dp_statement
-    from tf_vesselgan.training.gan_trainer import restore_generator
+    from tf_vesselgan.training.run_models import restore_generator
     from tf_vesselgan.training.run_folder import read_status
     from tf_vesselgan.training.sampling import generate_from_export, write_pairs, write_samples
 

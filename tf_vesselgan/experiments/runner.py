@@ -158,7 +158,7 @@ def _gan(arm_cfg: ExperimentConfig, at: Layout, arm: str) -> None:
 
 def _samples(arm_cfg: ExperimentConfig, at: Layout, arm: str) -> None:
     from tf_vesselgan.training.dp import dp_statement
-    from tf_vesselgan.training.gan_trainer import restore_generator
+    from tf_vesselgan.training.run_models import restore_generator
     from tf_vesselgan.training.sampling import write_samples
 
     run = at.gan(arm)

@@ -156,7 +156,7 @@ def run_privacy(run, patches_dir, out, n: int = 2000, seed: int = 0, samples=Non
     """Audits the GAN in run folder `run`; writes privacy.md, privacy.json and figures to `out`."""
     from tf_vesselgan.privacy.report import write_report
     from tf_vesselgan.training.dp import dp_statement
-    from tf_vesselgan.training.gan_trainer import restore_critic, restore_generator
+    from tf_vesselgan.training.run_models import restore_critic, restore_generator
     from tf_vesselgan.utils.progress import atomic_output_dir, progress_bar
 
     t0 = time.perf_counter()

@@ -164,7 +164,7 @@ def export_model(run, out_root, name: str | None = None, version: int | None = N
 
 def _generator_export(run: Path, status: dict, threshold: float | None, max_count: int):
     """(module, signatures, warm-up requests, provenance(version)) of a GAN run."""
-    from tf_vesselgan.training.gan_trainer import restore_generator
+    from tf_vesselgan.training.run_models import restore_generator
     from tf_vesselgan.training.run_folder import load_run_config
 
     gen, cfg = restore_generator(run)

@@ -6,7 +6,6 @@ history.csv, and generator.keras when training completes.
 from __future__ import annotations
 
 import dataclasses
-import math
 import shutil
 import signal
 import sys
@@ -26,13 +25,13 @@ from tf_vesselgan.models.critic import build_critic
 from tf_vesselgan.models.generator import build_generator
 from tf_vesselgan.training.budget import BudgetStop
 from tf_vesselgan.training.callbacks import EpochCheckpoint, GANMonitor, HistoryCSV, SignalStop
+from tf_vesselgan.training.dp_run import calibrated_dp_noise, dp_noise_seed, dp_steps_possible, dp_training
 from tf_vesselgan.training.ema import GeneratorEMA
-from tf_vesselgan.training.finalize import (LabelIntensityFloor, calibrate_threshold, finalize_generator, label_channel,
-                                           label_floor_of, real_label_floor, real_label_fraction, with_label_floor)
+from tf_vesselgan.training.finalize import label_floor_of, real_label_floor, real_label_fraction
 from tf_vesselgan.training.gan import DCGAN, DPWGANGP, WGANGP
 from tf_vesselgan.training.run_folder import config_changes, has_status, prepare_run, read_status, write_status
-from tf_vesselgan.training.snapshots import (FIDScore, GANTestScore, GANTrainScore, Snapshots, best_snapshot,
-                                            check_quality_unet)
+from tf_vesselgan.training.run_models import save_generator
+from tf_vesselgan.training.snapshots import FIDScore, GANTestScore, GANTrainScore, Snapshots, check_quality_unet
 from tf_vesselgan.training.strategy import in_multi_worker_mode, make_strategy
 
 PAPER_OPTIMIZERS = {"dcgan": (3e-4, 0.5, 0.999), "wgan-gp": (1e-4, 0.0, 0.9), "wgan-gp-sn": (1e-4, 0.0, 0.9)}
@@ -136,7 +135,7 @@ class _Training:
 
     def complete(self, done: int, **status) -> dict:
         """Saves the run's generator, then marks the run complete."""
-        _save_generator(self.sampler(), self.cfg.gan, self.cfg.seed, self.run, self.real_fraction, self.label_floor)
+        save_generator(self.sampler(), self.cfg.gan, self.cfg.seed, self.run, self.real_fraction, self.label_floor)
         write_status(self.run, state="complete", epochs_done=done, **status)
         return self.result(done)
 
@@ -155,7 +154,7 @@ def train_gan(patches_dir, out, cfg: ExperimentConfig, resume: bool = False, ver
     if t.initial_epoch >= t.cfg.gan.epochs or not budget_left:
         return t.complete(t.initial_epoch)
     if t.cfg.gan.dp is not None:
-        ds, steps, accountant = _dp_training(t.gan, patches_dir, t.cfg.gan, manifest, t.noise_seed, t.run)
+        ds, steps, accountant = dp_training(t.gan, patches_dir, t.cfg.gan, manifest, t.noise_seed, t.run)
         if accountant is None:  # the ε target allows no further step
             return t.complete(t.initial_epoch, epsilon_exhausted=True)
     else:
@@ -200,7 +199,7 @@ def _restore(patches_dir, out, cfg: ExperimentConfig, resume: bool, strategy, ma
     run, cfg = _open_run(out, cfg, resume, chief, task)
     g, size, replicas = cfg.gan, manifest["patch_size"], strategy.num_replicas_in_sync
     keras.utils.set_random_seed(cfg.seed)  # initial weights follow the seed too
-    noise_seed = _dp_noise_seed(run) if g.dp is not None else 0
+    noise_seed = dp_noise_seed(run) if g.dp is not None else 0
     with strategy.scope():
         gan = build_gan(g, size, cfg.seed, synchronized_bn=replicas > 1, dp_noise_seed=noise_seed)
         ema = build_ema_generator(gan, g, size, synchronized_bn=replicas > 1)
@@ -337,82 +336,6 @@ def _training_dataset(patches_dir, g: GANConfig, seed: int, manifest: dict) -> t
     return ds.with_options(options)
 
 
-def calibrated_dp_noise(cfg: ExperimentConfig, manifest: dict) -> ExperimentConfig:
-    """`cfg` with gan.dp.noise_multiplier 'auto' replaced by the smallest σ that keeps
-    gan.dp.planned_updates critic updates within the target ε at these patches' sampling
-    probability (it depends on nothing private: batch size and patch count); recorded
-    in the run's config.yaml as that number."""
-    from tf_vesselgan.training.dp import noise_for
-
-    dp = cfg.gan.dp
-    if dp is None or dp.noise_multiplier != "auto":
-        return cfg
-    if dp.target_epsilon is None:
-        raise UserError("gan.dp.noise_multiplier: 'auto' needs a target_epsilon to calibrate to")
-    n = manifest["counts"]["train"]
-    if n < 1:
-        raise UserError("gan.dp: no training patches")
-    try:
-        sigma = noise_for(dp.target_epsilon, min(1.0, cfg.gan.batch_size / n), dp.planned_updates, dp.delta)
-    except ValueError as exc:  # a target no noise can meet: a config problem, not a crash
-        raise UserError(f"gan.dp.noise_multiplier: auto: {exc}") from None
-    dp = dataclasses.replace(dp, noise_multiplier=math.ceil(sigma * 1e6) / 1e6, planned_updates=None)  # never below
-    return dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, dp=dp))
-
-
-def dp_steps_possible(g: GANConfig, manifest: dict) -> int | None:
-    """The critic updates gan.dp.target_epsilon allows (None: no target); refuses (one
-    line, before anything is written) a target that allows not even one step."""
-    from tf_vesselgan.training.dp import epsilon_spent, steps_within
-
-    n = manifest["counts"]["train"]
-    if n < 1:
-        raise UserError("gan.dp: no training patches")
-    if g.dp.target_epsilon is None:
-        return None
-    q = min(1.0, g.batch_size / n)
-    allowed = steps_within(g.dp.target_epsilon, q, g.dp.noise_multiplier, g.dp.delta)
-    if allowed < g.n_critic:
-        one = epsilon_spent(q, g.dp.noise_multiplier, g.n_critic, g.dp.delta)
-        raise UserError(f"gan.dp.target_epsilon {g.dp.target_epsilon:g} allows no training step (one step of "
-                        f"{g.n_critic} critic updates spends ε = {one:.3g}); raise it or the noise_multiplier")
-    return allowed
-
-
-def _dp_noise_seed(run: Path) -> int:
-    """The secret seed of a DP run's noise and Poisson sampling: drawn from the OS once,
-    kept in run.json for --resume. Whoever knows it can remove the noise: the run folder
-    stays with the data (only exported generators leave)."""
-    import secrets
-
-    seed = read_status(run).get("dp_noise_seed")
-    if seed is None:
-        seed = secrets.randbits(62)
-        write_status(run, dp_noise_seed=seed)
-    return int(seed)
-
-
-def _dp_training(gan, patches_dir, g: GANConfig, manifest: dict, noise_seed: int, run: Path):
-    """(Poisson-sampled dataset, steps per epoch, accountant callback) of a DP run; the
-    callback is None when the ε target allows no further step."""
-    import numpy as np
-
-    from tf_vesselgan.training.dp import poisson_batches, privacy_callback
-
-    n = manifest["counts"]["train"]
-    q = min(1.0, g.batch_size / n)
-    allowed = dp_steps_possible(g, manifest)
-    done = int(gan.d_optimizer.iterations.numpy())
-    if allowed is not None and done + g.n_critic > allowed:
-        return None, 0, None
-    images, labels = labelled_patches(patches_dir, n, "train", seed=0)
-    label = labels.astype(np.float32) if g.label_coding == "unit" else 2.0 * labels.astype(np.float32) - 1.0
-    pairs = np.stack([images.astype(np.float32), label], axis=-1)
-    ds = poisson_batches(pairs, q, g.n_critic, noise_seed, first_step=done // g.n_critic)
-    steps = g.steps_per_epoch or max(1, n // (g.batch_size * g.n_critic))  # one pass in expectation
-    return ds, steps, privacy_callback(gan, g.dp, q, g.n_critic, lambda **kw: write_status(run, **kw), allowed)
-
-
 def label_coded(ds: tf.data.Dataset, coding: str) -> tf.data.Dataset:
     """Real pairs as the critic sees them: labels {0, 1} ("unit") or {-1, 1} ("signed")."""
     if coding == "unit":
@@ -462,74 +385,3 @@ def worker_role(strategy) -> tuple[bool, int]:
     kind, index = resolver.task_type, int(resolver.task_id or 0)
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return (kind == "chief" or (kind == "worker" and index == 0 and not has_chief)), index
-
-
-def _save_generator(source: keras.Model, g: GANConfig, seed: int, run: Path, real_fraction: float,
-                    label_floor: float | None = None) -> None:
-    """generator.keras: the best scored snapshot, else the sampling generator of `source`;
-    its label threshold and sampling settings go to run.json."""
-    best = best_snapshot(run, g.quality_score)
-    if best is not None:
-        gen = keras.models.load_model(str(run / best["file"]), compile=False)
-        info = {"label_threshold": float(best["label_threshold"]), "best_snapshot": best["file"],
-                "quality_score": g.quality_score, f"best_{g.quality_score}": float(best[g.quality_score]),
-                "sample_bn": g.sample_bn, "ema_decay": g.ema_decay}
-        if label_floor and not any(isinstance(layer, LabelIntensityFloor) for layer in gen.layers):
-            gen = with_label_floor(gen, label_floor)  # the floor was added after this snapshot was saved
-            info["label_min_intensity"] = label_floor
-            if g.label_threshold == "auto":
-                info["label_threshold"] = calibrate_threshold(label_channel(gen, seed=seed), real_fraction)
-    else:
-        gen, _, info = finalize_generator(source, g, seed, real_fraction, label_floor)
-    tmp = Path(str(run / ".generator.keras.partial") + ".keras")
-    gen.save(str(tmp))
-    tmp.replace(run / "generator.keras")
-    write_status(run, sampling=info, label_threshold=info["label_threshold"])
-
-
-def restore_generator(run) -> tuple[keras.Model, ExperimentConfig]:
-    """The trained generator of a run: generator.keras, else the latest checkpoint."""
-    from tf_vesselgan.training.run_folder import load_run_config
-
-    run = Path(run)
-    cfg = load_run_config(run)
-    status = read_status(run)
-    final = run / "generator.keras"
-    if final.exists():
-        gen = keras.models.load_model(str(final), compile=False)
-        thr = status.get("label_threshold", cfg.gan.label_threshold)
-    else:
-        latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
-        if latest is None:
-            raise UserError(f"{run} has no trained generator (no generator.keras, no checkpoint)")
-        patch = _patch_size_of(run)
-        raw = build_generator(cfg.gan.latent_dim, cfg.gan.width, patch, upsample=cfg.gan.upsample,
-                              label_head=cfg.gan.label_head)
-        key = "ema_generator" if cfg.gan.ema_decay else "generator"
-        tf.train.Checkpoint(**{key: raw}).restore(latest).expect_partial()
-        gen, thr, _ = finalize_generator(raw, cfg.gan, cfg.seed, status.get("real_label_fraction"),
-                                         label_floor_of(cfg.gan, status))
-    if thr == "auto":
-        raise UserError(f"{run}: label threshold 'auto' was never calibrated (no finished generator)")
-    return gen, dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, label_threshold=float(thr)))
-
-
-def _patch_size_of(run: Path) -> int:
-    return int(read_status(run).get("patch_size", 96))
-
-
-def restore_critic(run) -> keras.Model:
-    """The critic/discriminator of a run's latest checkpoint (for the privacy audit's
-    white-box attack; it is never exported or handed out)."""
-    from tf_vesselgan.training.run_folder import load_run_config
-
-    run = Path(run)
-    cfg = load_run_config(run)
-    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
-    if latest is None:
-        raise UserError(f"{run} has no checkpoint, so no critic to audit")
-    critic = build_critic(cfg.gan.arch, cfg.gan.width, _patch_size_of(run), cfg.gan.minibatch_discrimination,
-                          layout=cfg.gan.critic_layout)
-    status = tf.train.Checkpoint(critic=critic).restore(latest)
-    status.expect_partial().assert_existing_objects_matched()  # every critic weight came from the file
-    return critic

@@ -24,7 +24,7 @@ import tensorflow as tf
 import keras
 
 from tf_vesselgan.data.pipeline import labelled_patches
-from tf_vesselgan.training.gan_trainer import restore_critic, restore_generator
+from tf_vesselgan.training.run_models import restore_critic, restore_generator
 from tf_vesselgan.training.sampling import block_noise, SAMPLE_BATCH
 from tf_vesselgan.training.snapshots import _dice, _minmax
 
