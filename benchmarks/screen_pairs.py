@@ -1,12 +1,12 @@
 """A quick screen of synthetic pair sets: which teaches a small U-net more?
 
     python benchmarks/screen_pairs.py --patches out/oc/patches \
-        --samples plain=out/oc/syn/samples --samples g2x=out/ttur/syn_g2x [--steps 600] [--seeds 1,2] \
+        --samples plain=out/oc/filter/plain --samples g2x=out/ttur/syn_g2x [--steps 600] [--seeds 1,2] \
         [--csv screen.csv]
 
 For each pair set (a `vesselgan sample` folder or its samples.npz), trains a
-width-1/4 U-net (Dice + BCE as `vesselgan train-unet`, learning rate 3e-4, batch 32, images
-min-max scaled per patch) for `--steps` steps once per U-net seed, and scores Dice on
+width-1/4 U-net (Dice loss, learning rate 3e-4, batch 32, no augmentation, images min-max
+scaled per patch) for `--steps` steps once per U-net seed, and scores Dice on
 1,000 real patches of the validation patients at the probability thresholds 0.3/0.5/0.7/0.9
 (the best one is reported; the test patients are not read). Prints one row per set and
 seed and a mean per set, the same numbers written to `--csv`.
@@ -34,17 +34,26 @@ def train_and_score(image, label, real_x, real_lab, steps: int, seed: int) -> tu
     import numpy as np
     import tensorflow as tf
 
+    from tf_vesselgan.data.normalization import normalize
+    from tf_vesselgan.evaluation.metrics import dice
     from tf_vesselgan.models.unet import build_unet
-    from tf_vesselgan.training.snapshots import _dice, _minmax
     from tf_vesselgan.training.unet_trainer import compile_unet
 
-    ds = (tf.data.Dataset.from_tensor_slices((_minmax(image)[..., None], label.astype(np.float32)[..., None]))
+    x = normalize(image, "minmax")[..., None]
+    ds = (tf.data.Dataset.from_tensor_slices((x, label.astype(np.float32)[..., None]))
           .shuffle(len(image), seed=seed).repeat().batch(32))
     keras.utils.set_random_seed(seed)
     model = compile_unet(build_unet(0.25, 0.0), 3e-4)
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     prob = model.predict(real_x, batch_size=64, verbose=0)[..., 0]
-    return max((_dice(prob > t, real_lab), t) for t in THRESHOLDS)
+    return max((dice(prob > t, real_lab), t) for t in THRESHOLDS)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants integers separated by commas, got {text!r}") from None
 
 
 def main(argv=None) -> int:
@@ -53,7 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", action="append", required=True, metavar="NAME=DIR",
                     help="a pair set to screen (repeatable)")
     ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--seeds", default="1,2", help="U-net seeds, comma-separated")
+    ap.add_argument("--seeds", type=_seeds, default=[1, 2], help="U-net seeds, comma-separated (default 1,2)")
     ap.add_argument("--csv", help="also write the rows here")
     args = ap.parse_args(argv)
     sets = []
@@ -63,15 +72,13 @@ def main(argv=None) -> int:
             print(f"error: --samples wants NAME=DIR, got {spec!r}", file=sys.stderr)
             return 2
         sets.append((name, path))
-    seeds = [int(s) for s in args.seeds.split(",")]
 
     import numpy as np
 
+    from tf_vesselgan.data.normalization import normalize
     from tf_vesselgan.data.pipeline import labelled_patches
-    from tf_vesselgan.training.sampling import load_samples
-    from tf_vesselgan.training.snapshots import _minmax
-
     from tf_vesselgan.errors import UserError
+    from tf_vesselgan.training.sampling import load_samples
 
     try:
         pairs = [(name, *load_samples(path)) for name, path in sets]
@@ -79,11 +86,11 @@ def main(argv=None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    real_x = _minmax(real_img)[..., None]
+    real_x = normalize(real_img, "minmax")[..., None]
     rows = []
     for name, image, label in pairs:
         scores = []
-        for seed in seeds:
+        for seed in args.seeds:
             t0 = time.time()
             dice, thr = train_and_score(image, label, real_x, real_lab, args.steps, seed)
             scores.append(dice)
@@ -92,7 +99,7 @@ def main(argv=None) -> int:
                    "seconds": round(time.time() - t0, 1)}
             rows.append(row)
             print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
-        print(f"{name}: mean Dice {np.mean(scores):.4f} over U-net seeds {args.seeds}", flush=True)
+        print(f"{name}: mean Dice {np.mean(scores):.4f} over U-net seeds {', '.join(map(str, args.seeds))}", flush=True)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tf_vesselgan.data.normalization import normalize
 from tf_vesselgan.training.finalize import finalize_generator, fixed_noise_images, pixel_std, sample_similarity
 
 QUALITY_KEYS = ("collapse_std", "sample_similarity", "sample_label_fraction", "label_threshold", "fid", "gan_test",
@@ -55,13 +56,6 @@ def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return 2.0 * int((pred & truth).sum()) / denom if denom else 1.0
 
 
-def _minmax(images: np.ndarray) -> np.ndarray:
-    """Per-patch min-max to [-1, 1] (the scale U-nets on synthetic pairs see)."""
-    lo = images.min(axis=(1, 2), keepdims=True)
-    hi = images.max(axis=(1, 2), keepdims=True)
-    return (2.0 * (images - lo) / np.maximum(hi - lo, 1e-8) - 1.0).astype(np.float32)
-
-
 class FIDScore:
     """FID of the synthetic images against real training images in a U-net's features."""
 
@@ -88,7 +82,6 @@ class GANTestScore:
         self._model = self._status = None
 
     def __call__(self, generator, threshold) -> float:
-        from tf_vesselgan.data.normalization import normalize
         from tf_vesselgan.training.unet_trainer import load_unet
 
         if self._model is None:
@@ -118,9 +111,10 @@ class GANTrainScore:
 
         if self._real is None:
             images, labels = self.real_pairs()
-            self._real = (_minmax(images)[..., None], labels)
+            self._real = (normalize(images, "minmax")[..., None], labels)
         images, labels = _pairs(generator, self.n, self.seed + 2, threshold)
-        ds = (tf.data.Dataset.from_tensor_slices((_minmax(images)[..., None], labels.astype(np.float32)[..., None]))
+        x = normalize(images, "minmax")[..., None]  # the scale U-nets on synthetic pairs see
+        ds = (tf.data.Dataset.from_tensor_slices((x, labels.astype(np.float32)[..., None]))
               .shuffle(len(images), seed=self.seed).repeat().batch(self.batch))
         keras.utils.set_random_seed(self.seed)
         model = compile_unet(build_unet(self.width, 0.0), self.lr)

@@ -26,7 +26,8 @@ import keras
 from tf_vesselgan.data.pipeline import labelled_patches
 from tf_vesselgan.training.run_models import restore_critic, restore_generator
 from tf_vesselgan.training.sampling import block_noise, SAMPLE_BATCH
-from tf_vesselgan.training.snapshots import _dice, _minmax
+from tf_vesselgan.data.normalization import normalize
+from tf_vesselgan.training.snapshots import _dice
 
 run, patches, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 n_keep, n_cand = int(sys.argv[4]), int(sys.argv[5])
@@ -72,7 +73,7 @@ tr = [infer(0.7 * block_noise(1, k, latent)[:min(SAMPLE_BATCH, n_keep - s)]).num
       for k, s in enumerate(range(0, n_keep, SAMPLE_BATCH))]
 tr = np.concatenate(tr)
 real_img, real_lab = labelled_patches(patches, 1000, "val", seed=cfg.seed)
-real_x = _minmax(real_img)[..., None]
+real_x = normalize(real_img, "minmax")[..., None]
 from tf_vesselgan.models.unet import build_unet  # noqa: E402
 from tf_vesselgan.training.unet_trainer import compile_unet  # noqa: E402
 
@@ -89,7 +90,7 @@ for name, idx in variants.items():
     (d / "samples.json").write_text(json.dumps({"n": len(idx), "threshold": float(thr), "variant": name}))
     for us in useeds:
         t1 = time.time()
-        ds = (tf.data.Dataset.from_tensor_slices((_minmax(img_all[idx])[..., None],
+        ds = (tf.data.Dataset.from_tensor_slices((normalize(img_all[idx], "minmax")[..., None],
                                                   lab_all[idx].astype(np.float32)[..., None]))
               .shuffle(len(idx), seed=us).repeat().batch(32))
         keras.utils.set_random_seed(us)
