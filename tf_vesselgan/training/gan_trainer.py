@@ -289,7 +289,7 @@ def _monitoring(gan, ema, cfg: ExperimentConfig, run: Path, replicas: int, snaps
     g = cfg.gan
     out = []
     if ema is not None:
-        out.append(GeneratorEMA(gan.generator, ema, g.ema_decay, lambda: gan.g_optimizer.iterations.numpy()))
+        out.append(GeneratorEMA(gan.generator, ema, g.ema_decay, lambda: gan.g_optimizer.iterations))
     # the checkpoint last: an epoch counts as done only once its history row is written, so
     # a kill in between redoes (and logs once) the epoch instead of losing its row
     return out + [snapshots,
