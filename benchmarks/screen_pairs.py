@@ -22,6 +22,7 @@ import argparse
 import csv
 import sys
 import time
+from pathlib import Path
 
 import tf_vesselgan  # noqa: F401  (TF environment defaults)
 
@@ -56,12 +57,22 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"wants integers separated by commas, got {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"wants a positive integer, got {text!r}")
+    return value
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patches", required=True, help="a `vesselgan patches` folder (its validation patches)")
     ap.add_argument("--samples", action="append", required=True, metavar="NAME=DIR",
                     help="a pair set to screen (repeatable)")
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=_positive, default=600)
     ap.add_argument("--seeds", type=_seeds, default=[1, 2], help="U-net seeds, comma-separated (default 1,2)")
     ap.add_argument("--csv", help="also write the rows here")
     args = ap.parse_args(argv)
@@ -72,6 +83,9 @@ def main(argv=None) -> int:
             print(f"error: --samples wants NAME=DIR, got {spec!r}", file=sys.stderr)
             return 2
         sets.append((name, path))
+    if args.csv and not Path(args.csv).resolve().parent.is_dir():
+        print(f"error: --csv {args.csv}: no such folder for it", file=sys.stderr)
+        return 2  # before the training, not after it
 
     import numpy as np
 
