@@ -30,22 +30,12 @@ THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
 
 
 def train_and_score(image, label, real_x, real_lab, steps: int, seed: int) -> tuple[float, float]:
-    """(best Dice over THRESHOLDS, its threshold) of a width-1/4 U-net trained `steps` steps."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from tf_vesselgan.data.normalization import normalize
+    """(best Dice over THRESHOLDS, its threshold) of a width-1/4 U-net trained `steps` steps
+    (GAN-train's U-net, training/snapshots.py)."""
     from tf_vesselgan.evaluation.metrics import dice
-    from tf_vesselgan.models.unet import build_unet
-    from tf_vesselgan.training.unet_trainer import compile_unet
+    from tf_vesselgan.training.snapshots import train_small_unet
 
-    x = normalize(image, "minmax")[..., None]
-    ds = (tf.data.Dataset.from_tensor_slices((x, label.astype(np.float32)[..., None]))
-          .shuffle(len(image), seed=seed).repeat().batch(32))
-    keras.utils.set_random_seed(seed)
-    model = compile_unet(build_unet(0.25, 0.0), 3e-4)
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    model = train_small_unet(image, label, 0.25, steps, 3e-4, seed)
     prob = model.predict(real_x, batch_size=64, verbose=0)[..., 0]
     return max((dice(prob > t, real_lab), t) for t in THRESHOLDS)
 

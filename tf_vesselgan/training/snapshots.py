@@ -92,6 +92,25 @@ class GANTestScore:
         return _dice(prob > float(self._status.get("threshold", 0.5)), labels)
 
 
+def train_small_unet(images, labels, width: float, steps: int, learning_rate: float, seed: int,
+                     batch_size: int = 32) -> keras.Model:
+    """A fresh U-net (no dropout, Dice loss) trained `steps` steps on pairs (images in
+    [-1, 1], scaled per patch as U-nets on synthetic pairs see them); its weights and data
+    order follow the seed. GAN-train's U-net, and benchmarks/screen_pairs.py's."""
+    import tensorflow as tf
+
+    from tf_vesselgan.models.unet import build_unet
+    from tf_vesselgan.training.unet_trainer import compile_unet
+
+    x = normalize(images, "minmax")[..., None]
+    ds = (tf.data.Dataset.from_tensor_slices((x, labels.astype(np.float32)[..., None]))
+          .shuffle(len(images), seed=seed).repeat().batch(batch_size))
+    keras.utils.set_random_seed(seed)
+    model = compile_unet(build_unet(width, 0.0), learning_rate)
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    return model
+
+
 class GANTrainScore:
     """Dice on fixed real patches (`real_pairs()` → (images in [-1, 1], labels)) of a fresh
     U-net trained for `steps` on `n` synthetic pairs; the U-net's weights, data order and
@@ -104,21 +123,11 @@ class GANTrainScore:
         self._real = None
 
     def __call__(self, generator, threshold) -> float:
-        import tensorflow as tf
-
-        from tf_vesselgan.models.unet import build_unet
-        from tf_vesselgan.training.unet_trainer import compile_unet
-
         if self._real is None:
             images, labels = self.real_pairs()
             self._real = (normalize(images, "minmax")[..., None], labels)
         images, labels = _pairs(generator, self.n, self.seed + 2, threshold)
-        x = normalize(images, "minmax")[..., None]  # the scale U-nets on synthetic pairs see
-        ds = (tf.data.Dataset.from_tensor_slices((x, labels.astype(np.float32)[..., None]))
-              .shuffle(len(images), seed=self.seed).repeat().batch(self.batch))
-        keras.utils.set_random_seed(self.seed)
-        model = compile_unet(build_unet(self.width, 0.0), self.lr)
-        model.fit(ds, steps_per_epoch=self.steps, epochs=1, verbose=0)
+        model = train_small_unet(images, labels, self.width, self.steps, self.lr, self.seed, self.batch)
         prob = model.predict(self._real[0], batch_size=64, verbose=0)[..., 0]
         return _dice(prob > 0.5, self._real[1])
 
