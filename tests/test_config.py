@@ -106,6 +106,7 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
 def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
     """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.label_min_intensity, gan.upsample,
     gan.label_head, gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling, gan.monitor_every,
+    gan.label_teacher_*,
     study.dp_epsilons, study.phantom_shape and the phantom's contrast existed stay valid."""
     import hashlib
     import json
@@ -118,7 +119,7 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
     del before["gan"]["label_blur"]
     del before["gan"]["label_min_intensity"]
     for key in ("upsample", "label_head", "critic_layout", "critic_reals", "collapse_similarity_ceiling",
-                "monitor_every"):
+                "monitor_every", "label_teacher_steps", "label_teacher_width", "label_teacher_weight"):
         del before["gan"][key]
     del before["study"]["dp_epsilons"]
     del before["study"]["phantom_shape"]
@@ -130,7 +131,7 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
         config_hash(from_dict({"gan": {"width": 0.125, "arch": "wgan-gp"}}))
     assert config_hash(from_dict({"gan": {"width": 0.125, "label_blur": 0.6}})) != config_hash(cfg)
     for key, value in (("upsample", "resize"), ("label_head", "image"), ("critic_layout", "official"),
-                       ("critic_reals", "reuse")):
+                       ("critic_reals", "reuse"), ("label_teacher_steps", 100)):
         assert config_hash(from_dict({"gan": {"width": 0.125, key: value}})) != config_hash(cfg)
     for key, value in (("phantom_inflow_mm", 300.0), ("phantom_fat", 0.5)):
         assert config_hash(from_dict({"gan": {"width": 0.125}, "study": {key: value}})) != config_hash(cfg)

@@ -142,6 +142,15 @@ class GANConfig:
     # DiffAugment (Zhao et al. 2020) of real and fake pairs before the critic: a
     # comma-separated subset of translation, cutout, flip ("" = off).
     diff_augment: str = ""
+    # A label teacher (0 steps = off): before the GAN trains, a U-net of width
+    # label_teacher_width (no dropout, Dice loss) trains label_teacher_steps steps on the
+    # GAN's real training pairs, then stays frozen; its CPU time counts in max_seconds. The
+    # generator's loss gains label_teacher_weight × the binary cross-entropy between its
+    # label channel and the teacher's vessel probability on the image it drew: labels that
+    # agree with what a segmentation of the real data sees in the image. Not with gan.dp.
+    label_teacher_steps: int = _opt(0, 0, 10_000_000)
+    label_teacher_width: float = _opt(0.25, 0.001, 4.0)
+    label_teacher_weight: float = _opt(1.0, 0.0, 1e6)
     # Budget in machine-seconds (process CPU time / available cores, summed over resumes;
     # equal to wall time when the run has the machine to itself). None = epochs decide.
     max_seconds: float | None = _opt(None, 1.0, 1e9)
@@ -434,6 +443,9 @@ def _check_dp_gan(g: GANConfig, prefix: str, source: str) -> None:
     if g.snapshot_every and (g.quality_score == "gan_train" or g.quality_features is not None):
         raise ConfigError(f"{source}: key '{prefix}.quality_score': choosing a snapshot by a score on real "
                           "patches is not covered by the DP guarantee; with dp leave snapshots unscored")
+    if g.label_teacher_steps:
+        raise ConfigError(f"{source}: key '{prefix}.label_teacher_steps': the label teacher trains on the "
+                          "training patches without DP, outside the guarantee; with dp leave it at 0")
     if g.strategy in ("mirrored", "multiworker"):
         raise ConfigError(f"{source}: key '{prefix}.strategy': DP training runs on one device "
                           f"(strategy auto or default), not {g.strategy!r}")
@@ -580,7 +592,8 @@ def to_dict(cfg) -> dict:
 # U-net stage, delete and retrain) finished work whose config did not change.
 LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "label_min_intensity": 0.0, "upsample": "transposed",
                                 "label_head": "shared", "critic_layout": "mirror", "critic_reals": "fresh",
-                                "collapse_similarity_ceiling": 0.5, "monitor_every": 1},
+                                "collapse_similarity_ceiling": 0.5, "monitor_every": 1, "label_teacher_steps": 0,
+                                "label_teacher_width": 0.25, "label_teacher_weight": 1.0},
                   "StudyConfig": {"dp_epsilons": [], "phantom_shape": [128, 128, 64], "phantom_inflow_mm": 60.0,
                                   "phantom_fat": 0.78},
                   "DPConfig": {"planned_updates": None}}

@@ -104,6 +104,7 @@ def test_a_run_without_dp_says_so(patches, cli, tmp_path):
     ("{}", "  label_threshold: auto\n", "not differentially private"),
     ("{}", "  arch: wgan-gp\n  label_min_intensity: auto\n", "label_min_intensity': 'auto' is a quantile"),
     ("{}", "  strategy: mirrored\n", "one device"),
+    ("{}", "  arch: wgan-gp\n  label_teacher_steps: 10\n", "label_teacher_steps': the label teacher"),
     ("{noise_multiplier: 0.5, target_epsilon: 1.0e-4}", "", "allows no training step"),
     ("{noise_multiplier: loud}", "", "a number > 0 or 'auto'"),
     ("{noise_multiplier: auto, target_epsilon: 3.0}", "", "'auto' needs planned_updates"),

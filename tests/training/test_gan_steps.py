@@ -1,4 +1,5 @@
 """Graph-mode GAN train steps: one trace, SN ≈ 1, mirrored == single device, toy behaviour."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -122,6 +123,47 @@ def test_dcgan_discriminator_tells_real_from_fake():
     hist = gan.fit(ds, epochs=2, verbose=0).history
     assert hist["d_real"][-1] > hist["d_fake"][-1]
     assert hist["d_loss"][-1] < hist["d_loss"][0]
+
+
+def bright_is_vessel_teacher():
+    """A stand-in label teacher: vessel probability sigmoid(8 · image), image in [-1, 1]."""
+    x = keras.Input((96, 96, 1))
+    return keras.Model(x, keras.layers.Activation("sigmoid")(keras.layers.Rescaling(8.0)(x)))
+
+
+@pytest.mark.parametrize("arch,coding", [("dcgan", "signed"), ("wgan-gp", "unit")])
+def test_label_teacher_pulls_the_label_channel_towards_what_it_sees_in_the_image(arch, coding):
+    """Against the same GAN whose teacher loss has (almost) no weight: the same data,
+    noise and initial weights, so the difference is the teacher's pull alone."""
+    final = {}
+    for weight in (1e-6, 10.0):
+        keras.utils.set_random_seed(0)  # the same initial weights
+        gan = gan_for(arch, label_teacher_steps=1, label_teacher_weight=weight, label_coding=coding)
+        teacher = bright_is_vessel_teacher()
+        gan.set_label_teacher(teacher)
+        per_step = 8 if arch == "dcgan" else 16
+        ds = tf.data.Dataset.from_tensor_slices(toy_pairs(6 * per_step)).batch(per_step, drop_remainder=True)
+        final[weight] = gan.fit(ds, epochs=6, verbose=0).history["label_teacher"][-1]
+        assert not teacher.trainable_weights  # frozen: nothing of it is trained
+    assert final[10.0] < 0.96 * final[1e-6]
+
+
+def test_label_teacher_loss_leaves_the_image_without_gradient():
+    """The teacher's probability is a fixed target: only the label channel is pulled."""
+    gan = gan_for("dcgan", label_teacher_steps=1, label_coding="signed")
+    gan.set_label_teacher(bright_is_vessel_teacher())
+    fake = tf.Variable(np.random.default_rng(0).uniform(-0.9, 0.9, (2, 96, 96, 2)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = gan._teacher_loss(fake)
+    grad = tape.gradient(loss, fake).numpy()
+    assert np.abs(grad[..., 0]).max() == 0.0 and np.abs(grad[..., 1]).max() > 0.0
+
+
+def test_a_label_teacher_weight_without_a_teacher_is_refused_at_the_first_step():
+    gan = gan_for("dcgan", label_teacher_steps=1)
+    ds = tf.data.Dataset.from_tensor_slices(toy_pairs(8)).batch(8, drop_remainder=True)
+    with pytest.raises(ValueError, match="set_label_teacher"):
+        gan.fit(ds, epochs=1, verbose=0)
 
 
 def test_straight_through_threshold_passes_gradient():

@@ -107,6 +107,27 @@ def test_resize_upsampling_and_a_label_head_train_and_sample_alike_from_file_and
     assert (a["label"] != b["label"]).mean() < 1e-3 and a["label"].any()
 
 
+def test_a_label_teacher_is_trained_once_charged_to_the_budget_and_kept_for_resume(patches, cli, tmp_path):
+    cfg = tmp_path / "teacher.yaml"
+    cfg.write_text(GAN_YAML.replace("gan:\n", "gan:\n  label_coding: signed\n  label_teacher_steps: 3\n"
+                                               "  label_teacher_width: 0.05\n"))
+    run = tmp_path / "run"
+    code, _, err = cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run, "--config", cfg)
+    assert code == 0, err
+    status = json.loads((run / "run.json").read_text())
+    spent = status["label_teacher_seconds"]["machine_seconds"]
+    assert spent > 0 and status["clock"]["0"]["machine_seconds"] == spent
+    assert status["clock"]["1"]["machine_seconds"] > spent  # the epochs' clock starts after the teacher's
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert all(float(r["label_teacher"]) > 0 for r in rows)
+    assert not list(run.glob(".*partial*"))
+    made = (run / "teacher.keras").stat().st_mtime_ns
+    code, _, err = cli("train-gan", "--patches", patches / "patches", "--out", run, "--resume", "--epochs", 3)
+    assert code == 0, err
+    assert (run / "teacher.keras").stat().st_mtime_ns == made  # not trained again
+    assert json.loads((run / "run.json").read_text())["label_teacher_seconds"]["machine_seconds"] == spent
+
+
 def test_a_patch_size_the_generator_cannot_draw_is_refused_before_anything_is_written(cli, tmp_path):
     small = tiny_gan_data(tmp_path, "gan.yaml", GAN_YAML.replace("patch_size: 96", "patch_size: 64"))
     code, _, err = cli("train-gan", "--patches", small / "patches", "--out", tmp_path / "run", "--config",

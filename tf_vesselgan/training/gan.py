@@ -39,7 +39,7 @@ class GAN(keras.Model):
 
     def __init__(self, generator: keras.Model, critic: keras.Model, latent_dim: int = 100, seed: int = 0,
                  label_threshold: float = 0.8, threshold_in_training: bool = False, diff_augment: str = "",
-                 **kwargs):
+                 label_coding: str = "unit", label_teacher_weight: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.critic = critic
@@ -48,7 +48,11 @@ class GAN(keras.Model):
         self.label_threshold = label_threshold
         self.threshold_in_training = threshold_in_training
         self.diff_augment = diff_augment
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.tracker_names}
+        self.label_coding = label_coding
+        self.label_teacher_weight = label_teacher_weight
+        self.label_teacher = None  # set_label_teacher
+        names = self.tracker_names + (("label_teacher",) if label_teacher_weight else ())
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.built = True  # the sub-models are built
 
     @property
@@ -64,6 +68,34 @@ class GAN(keras.Model):
 
     def call(self, noise, training=False):
         return self.generator(noise, training=training)
+
+    def set_label_teacher(self, teacher: keras.Model) -> None:
+        """The frozen U-net whose vessel probability on a drawn image the label channel
+        learns (gan.label_teacher_steps); needed before training when label_teacher_weight > 0."""
+        teacher.trainable = False
+        self.label_teacher = teacher
+
+    def _with_teacher(self, fake) -> dict:
+        """{"label_teacher": its loss on the drawn pairs} when the teacher is on, else {}."""
+        if not self.label_teacher_weight:
+            return {}
+        if self.label_teacher is None:
+            raise ValueError("label_teacher_weight > 0 needs set_label_teacher() before training")
+        return {"label_teacher": self._teacher_loss(fake)}
+
+    def _teacher_loss(self, fake):
+        """Binary cross-entropy between the label channel (as a probability: {0, 1} or
+        {-1, 1} coding) and the teacher's vessel probability on the drawn image, scaled
+        per patch to [-1, 1] as U-nets see synthetic images. The teacher's side is a fixed
+        target: the image gets no gradient from it."""
+        image, label = fake[..., :1], fake[..., 1:]
+        lo = tf.reduce_min(image, axis=[1, 2, 3], keepdims=True)
+        hi = tf.reduce_max(image, axis=[1, 2, 3], keepdims=True)
+        target = tf.stop_gradient(self.label_teacher(2.0 * (image - lo) / tf.maximum(hi - lo, 1e-8) - 1.0,
+                                                     training=False))
+        prob = (label + 1.0) / 2.0 if self.label_coding == "signed" else label
+        prob = tf.clip_by_value(prob, 1e-6, 1.0 - 1e-6)
+        return -tf.reduce_mean(target * tf.math.log(prob) + (1.0 - target) * tf.math.log(1.0 - prob))
 
     # -- randomness -------------------------------------------------------------------
     def _random(self, salt: int, local_n, tail, dist="normal", minval=0.0, maxval=1.0):
@@ -155,12 +187,13 @@ class DCGAN(GAN):
                 g_loss = adv + self.feature_matching_weight * fm
             else:
                 g_loss = adv
-            scaled_loss = g_loss * scale
+            extra = self._with_teacher(fake)
+            scaled_loss = (g_loss + self.label_teacher_weight * extra.get("label_teacher", 0.0)) * scale
         grads = tape.gradient(scaled_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return self._result({"d_loss": d_loss, "g_loss": g_loss, "feature_matching": fm,
                              "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
-                             "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))})
+                             "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)), **extra})
 
 
 class WGANGP(GAN):
@@ -203,14 +236,16 @@ class WGANGP(GAN):
             self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
 
         with tf.GradientTape() as tape:
-            fake = self._augment(self._fake(self._noise(40, b)), 2 * self.n_critic)
+            drawn = self._fake(self._noise(40, b))
+            fake = self._augment(drawn, 2 * self.n_critic)
             g_loss = wasserstein_generator_loss(self._scores(fake))
-            scaled_loss = g_loss * scale
+            extra = self._with_teacher(drawn)
+            scaled_loss = (g_loss + self.label_teacher_weight * extra.get("label_teacher", 0.0)) * scale
         grads = tape.gradient(scaled_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return self._result({"d_loss": d_loss, "g_loss": g_loss, "gradient_penalty": gp,
                              "wasserstein": -cost, "d_real": tf.reduce_mean(real_s),
-                             "d_fake": tf.reduce_mean(fake_s)})
+                             "d_fake": tf.reduce_mean(fake_s), **extra})
 
 
 class DPWGANGP(WGANGP):

@@ -46,7 +46,9 @@ def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = 
                           layout=g.critic_layout)
     stl = g.label_threshold if g.threshold_in_training else 0.8  # only the STE option reads it
     common = dict(latent_dim=g.latent_dim, seed=seed, label_threshold=stl,
-                  threshold_in_training=g.threshold_in_training, diff_augment=g.diff_augment)
+                  threshold_in_training=g.threshold_in_training, diff_augment=g.diff_augment,
+                  label_coding=g.label_coding,
+                  label_teacher_weight=g.label_teacher_weight if g.label_teacher_steps else 0.0)
     if g.dp is not None:
         gan = DPWGANGP(generator, critic, n_critic=g.n_critic, gp_weight=g.gp_weight, l2_clip=g.dp.l2_clip,
                        noise_multiplier=g.dp.noise_multiplier, expected_batch=g.batch_size,
@@ -215,8 +217,34 @@ def _restore(patches_dir, out, cfg: ExperimentConfig, resume: bool, strategy, ma
         write_status(run, real_label_fraction=real_fraction)
     if g.label_min_intensity == "auto" and read_status(run).get("real_label_floor") is None:
         write_status(run, real_label_floor=real_label_floor(patches_dir))
+    if g.label_teacher_steps:
+        gan.set_label_teacher(label_teacher(run, patches_dir, cfg, manifest, chief))
     return _Training(run, cfg, chief, replicas, gan, ema, epoch_var, manager, int(epoch_var.numpy()), real_fraction,
                      noise_seed, label_floor_of(g, read_status(run)))
+
+
+def label_teacher(run: Path, patches_dir, cfg: ExperimentConfig, manifest: dict, chief: bool) -> keras.Model:
+    """The run's frozen label teacher (gan.label_teacher_steps): teacher.keras when an earlier
+    session trained it, else a U-net trained now on all real training pairs, its cost
+    added to the run's clock (it is spent from gan.max_seconds) before the first epoch."""
+    from tf_vesselgan.training.budget import MachineClock
+    from tf_vesselgan.training.snapshots import train_small_unet
+
+    path = run / "teacher.keras"
+    if path.exists():
+        return keras.models.load_model(str(path), compile=False)
+    g = cfg.gan
+    clock = MachineClock()
+    images, labels = labelled_patches(patches_dir, manifest["counts"]["train"], "train", seed=cfg.seed)
+    teacher = train_small_unet(images, labels, g.label_teacher_width, g.label_teacher_steps, cfg.unet.learning_rate,
+                               cfg.seed)
+    if chief:
+        tmp = run / ".teacher.partial.keras"
+        teacher.save(str(tmp))
+        tmp.replace(path)
+        spent = {"machine_seconds": clock.machine(), "wall_seconds": clock.wall()}
+        write_status(run, label_teacher_seconds=spent, clock={"0": spent}, **spent)
+    return teacher
 
 
 def _fit(t: _Training, ds, steps_per_epoch, accountant, clock: dict, patches_dir, manifest: dict, resume: bool,
