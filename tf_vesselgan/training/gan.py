@@ -13,6 +13,7 @@ import tensorflow as tf
 from tf_vesselgan.losses.adversarial import (dcgan_discriminator_loss, dcgan_generator_loss,
                                               feature_matching_loss, wasserstein_critic_loss,
                                               wasserstein_generator_loss)
+from tf_vesselgan.data.normalization import normalize
 from tf_vesselgan.losses.gradient_penalty import gradient_penalty
 from tf_vesselgan.training.augment import diff_augment
 from tf_vesselgan.training.strategy import in_multi_worker_mode
@@ -89,10 +90,7 @@ class GAN(keras.Model):
         per patch to [-1, 1] as U-nets see synthetic images. The teacher's side is a fixed
         target: the image gets no gradient from it."""
         image, label = fake[..., :1], fake[..., 1:]
-        lo = tf.reduce_min(image, axis=[1, 2, 3], keepdims=True)
-        hi = tf.reduce_max(image, axis=[1, 2, 3], keepdims=True)
-        target = tf.stop_gradient(self.label_teacher(2.0 * (image - lo) / tf.maximum(hi - lo, 1e-8) - 1.0,
-                                                     training=False))
+        target = tf.stop_gradient(self.label_teacher(normalize(image, "minmax", axes=(1, 2)), training=False))
         prob = (label + 1.0) / 2.0 if self.label_coding == "signed" else label
         prob = tf.clip_by_value(prob, 1e-6, 1.0 - 1e-6)
         return -tf.reduce_mean(target * tf.math.log(prob) + (1.0 - target) * tf.math.log(1.0 - prob))
