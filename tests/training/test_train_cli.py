@@ -136,6 +136,18 @@ def test_a_patch_size_the_generator_cannot_draw_is_refused_before_anything_is_wr
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("teacher", [0, 2])
+def test_too_few_training_patches_for_one_step_are_refused_before_anything_is_written(patches, cli, tmp_path,
+                                                                                     teacher):
+    cfg = tmp_path / "big_batch.yaml"
+    text = GAN_YAML.replace("  steps_per_epoch: 2\n", "").replace("batch_size: 4", "batch_size: 64")
+    cfg.write_text(text + (f"  label_teacher_steps: {teacher}\n" if teacher else ""))
+    code, _, err = cli("train-gan", "--arch", "wgan-gp", "--patches", patches / "patches", "--out", tmp_path / "run",
+                       "--config", cfg)
+    assert code == 2 and "fewer than one step needs (128)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_sample_formats(patches, cli, tmp_path):
     run = tmp_path / "run"
     assert cli("train-gan", "--arch", "dcgan", "--patches", patches / "patches", "--out", run,

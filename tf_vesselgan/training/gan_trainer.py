@@ -191,6 +191,8 @@ def _checked_strategy(out, cfg: ExperimentConfig, resume: bool, manifest: dict):
             raise UserError(f"gan.dp: DP training runs on one device, this strategy has "
                             f"{strategy.num_replicas_in_sync} replicas (set gan.strategy: default)")
         dp_steps_possible(cfg.gan, manifest)
+    else:
+        check_training_patches(cfg.gan, manifest)
     return strategy
 
 
@@ -350,10 +352,7 @@ def _clock_at(status: dict, epoch: int, max_seconds: float | None) -> tuple[dict
 def _training_dataset(patches_dir, g: GANConfig, seed: int, manifest: dict) -> tf.data.Dataset:
     """Batches of real pairs for one step (n_critic batches for a WGAN with fresh critic
     reals), labels coded as the critic sees them."""
-    per_step = g.batch_size * (g.n_critic if g.arch != "dcgan" and g.critic_reals == "fresh" else 1)
-    if g.steps_per_epoch is None and manifest["counts"]["train"] < per_step:
-        raise UserError(f"{manifest['counts']['train']} training patches are fewer than one step needs "
-                        f"({per_step}); lower gan.batch_size")
+    per_step = _pairs_per_step(g)
     ds = make_dataset(patches_dir, "train", batch_size=per_step, mode="gan", shuffle=True, seed=seed,
                       repeat=g.steps_per_epoch is not None)
     ds = label_coded(ds, g.label_coding)
@@ -362,6 +361,20 @@ def _training_dataset(patches_dir, g: GANConfig, seed: int, manifest: dict) -> t
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options)
+
+
+def _pairs_per_step(g: GANConfig) -> int:
+    """Real pairs one training step reads (n_critic batches for a WGAN with fresh critic reals)."""
+    return g.batch_size * (g.n_critic if g.arch != "dcgan" and g.critic_reals == "fresh" else 1)
+
+
+def check_training_patches(g: GANConfig, manifest: dict) -> None:
+    """UserError (one line, before anything is written) if an epoch over the training
+    patches, read once without repeating, could not fill a single step."""
+    per_step = _pairs_per_step(g)
+    if g.steps_per_epoch is None and manifest["counts"]["train"] < per_step:
+        raise UserError(f"{manifest['counts']['train']} training patches are fewer than one step needs "
+                        f"({per_step}); lower gan.batch_size")
 
 
 def label_coded(ds: tf.data.Dataset, coding: str) -> tf.data.Dataset:
