@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 
 def run(setting: str, out: Path) -> dict:
@@ -19,6 +20,7 @@ def run(setting: str, out: Path) -> dict:
         return dict(z)
 
 
+@pytest.mark.slow  # two fresh TensorFlow processes, about 40 s: a check of the environment, not of a change
 def test_training_and_sampling_agree_with_onednn_on_and_off(tmp_path):
     on, off = run("1", tmp_path / "on.npz"), run("0", tmp_path / "off.npz")
     for arch, lr in (("dcgan", 3e-4), ("wgan-gp", 1e-4), ("wgan-gp-sn", 1e-4)):
