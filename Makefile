@@ -23,7 +23,7 @@ $(BIN)/.installed: setup.py
 venv: $(BIN)/.installed  ## create/update the virtual environment (idempotent)
 
 test: venv  ## the default test run (fast tests, < 15 min on 2 cores)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15 tests
 
 test-slow: venv  ## the slow tests (end-to-end, multi-process)
 	$(BIN)/python -m pytest -q -m slow tests

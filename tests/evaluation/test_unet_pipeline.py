@@ -190,6 +190,7 @@ def test_bad_samples_fail_in_one_line_before_the_run_folder_exists(tiny, cli, tm
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # three U-net trials and a final one, about 40 s; test_tune_loads_its_samples_once stays fast
 def test_tune_runs_three_trials_and_resumes(tiny, cli, tmp_path):
     out = tmp_path / "tune"
     code, stdout, err = cli("tune", "--patches", tiny / "patches", "--out", out, "--config", tiny / "cfg.yaml", "--no-final")

@@ -11,6 +11,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
+import pytest
 
 
 def rss_mb(pid):
@@ -49,6 +50,7 @@ MALFORMED = [
 ]
 
 
+@pytest.mark.slow  # a load test: about 30 s of requests
 def test_thousand_malformed_requests_mixed_with_valid_ones(exported, tmp_path):
     from tests.conftest import free_ports
 
