@@ -11,7 +11,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "saved_models" / "vessel_pairs_i
 
 
 def test_shipped_generator_samples_diverse_binary_pairs_fast():
-    from tf_vesselgan.training.sampling import generate_from_export
+    from tf_vesselgan.training.sampling import generate_from_export, pairs_from_export
 
     provenance = json.loads((SHIPPED / "provenance.json").read_text())
     version = SHIPPED / str(provenance["version"])  # the version the provenance describes
@@ -34,3 +34,7 @@ def test_shipped_generator_samples_diverse_binary_pairs_fast():
     assert len({hash(x.tobytes()) for x in image}) == 1000
     assert info["threshold"] == pytest.approx(provenance["label_threshold"], abs=1e-6)
     assert label.mean() == pytest.approx(provenance["real_label_fraction"], rel=0.5)
+    in_memory = pairs_from_export(version, 1000, seed=0)  # what the experiment scripts draw
+    assert in_memory[0].dtype == np.float32 and in_memory[1].dtype == np.uint8
+    np.testing.assert_array_equal(in_memory[0], image)
+    np.testing.assert_array_equal(in_memory[1], label)

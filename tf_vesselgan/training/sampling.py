@@ -63,6 +63,14 @@ def generate_from_export(version_dir, n: int, seed: int, batch: int = SAMPLE_BAT
     return batches(), size, {"threshold": float(model.label_threshold.numpy()) if hasattr(model, "label_threshold") else None}
 
 
+def pairs_from_export(version_dir, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` pairs of an exported generator in memory: images [n, H, W] float32 and labels
+    [n, H, W] uint8, the same pairs `vesselgan sample --model` writes for this seed."""
+    batches = generate_from_export(version_dir, n, seed)[0]
+    image, label = zip(*batches)
+    return np.concatenate(image), np.concatenate(label)
+
+
 def write_samples(generator, n: int, out, seed: int = 0, threshold: float = 0.8, fmt: str = "npz",
                   overwrite: bool = False, progress: bool = True, meta: dict | None = None) -> Path:
     """Writes N samples as samples.npz, NIfTI pairs, or PNG grids into folder `out`."""

@@ -17,7 +17,7 @@ import numpy as np
 
 import tf_vesselgan  # noqa: F401  (TF environment defaults)
 from tf_vesselgan.data.pipeline import labelled_patches
-from tf_vesselgan.training.sampling import generate_from_export
+from tf_vesselgan.training.sampling import pairs_from_export
 
 EXPORT = Path("saved_models/vessel_pairs_icbm/4")
 
@@ -60,7 +60,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _, real_lab = labelled_patches(args.patches, 16000, "train", seed=1)
-    image, label = map(np.concatenate, zip(*generate_from_export(EXPORT, args.draw, 1)[0]))
+    image, label = pairs_from_export(EXPORT, args.draw, 1)
     real_sizes = (real_lab.reshape(len(real_lab), -1) > 0).sum(1)
     kept, rows = matched(real_sizes, (label.reshape(len(label), -1) > 0).sum(1), args.keep)
     np.savez(out / "matched.npz", image=image[kept], label=label[kept])

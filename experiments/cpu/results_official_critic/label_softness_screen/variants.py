@@ -23,7 +23,7 @@ import tensorflow as tf
 import tf_vesselgan  # noqa: F401
 from tf_vesselgan.models.generator import build_generator
 from tf_vesselgan.training.finalize import calibrate_threshold
-from tf_vesselgan.training.sampling import SAMPLE_BATCH, block_noise, generate_from_export
+from tf_vesselgan.training.sampling import SAMPLE_BATCH, block_noise, pairs_from_export
 
 EXPORT = Path("saved_models/vessel_pairs_icbm/4")
 REAL_FRACTION = 0.0035532023111979165  # provenance.json real_label_fraction
@@ -55,7 +55,7 @@ def main(out: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     gen, thr = rebuilt_generator()
     image, channel = draw(gen, False, SAMPLE_BATCH)
-    ref_image, ref_label = map(np.concatenate, zip(*generate_from_export(EXPORT, N, 1)[0]))
+    ref_image, ref_label = pairs_from_export(EXPORT, N, 1)
     assert np.array_equal(ref_image, image) and np.array_equal(ref_label, channel > thr), "rebuild differs from export"
     sets = {"hard": (channel > thr).astype(np.uint8),
             **{f"soft{tau:g}": 1 / (1 + np.exp(-(channel - thr) / tau)) for tau in (0.05, 0.1, 0.15)},

@@ -16,20 +16,14 @@ OUT/unfiltered.npz holds the first `--keep` pairs of the same draw, OUT/scores.c
 per-pair scores.
 """
 import argparse
-import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
-import tf_vesselgan  # noqa: F401  (TF environment defaults)
-from tf_vesselgan.data.normalization import normalize
 from tf_vesselgan.data.pipeline import labelled_patches
-from tf_vesselgan.training.finalize import calibrate_threshold
-from tf_vesselgan.training.sampling import generate_from_export
-from tf_vesselgan.training.snapshots import train_small_unet
+from tf_vesselgan.training.sampling import pairs_from_export
 
-EXPORT = Path("saved_models/vessel_pairs_icbm/4")
+from relabel import EXPORT, teacher_labels  # this folder's teacher recipe (run as a script)
 
 
 def select(gen: np.ndarray, teacher: np.ndarray, keep: int, strata: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -66,27 +60,19 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     real_img, real_lab = labelled_patches(args.patches, 16000, "train", seed=1)
     fraction = float(real_lab.mean())
-    image, label = map(np.concatenate, zip(*generate_from_export(EXPORT, args.draw, 1)[0]))
-    if (out / "teacher.keras").exists():  # an earlier call's teacher (same recipe)
-        teacher = keras.models.load_model(out / "teacher.keras", compile=False)
-    else:
-        t0 = time.process_time()
-        teacher = train_small_unet(real_img, real_lab, args.width, args.steps, 3e-4, 7)
-        print(f"teacher: {time.process_time() - t0:.0f} CPU-seconds", flush=True)
-        teacher.save(out / "teacher.keras")
-    prob = teacher.predict(normalize(image, "minmax")[..., None], batch_size=64, verbose=0)[..., 0]
-    thr = calibrate_threshold(prob, fraction)
-    kept, score = select(label, prob > thr, args.keep)
+    image, label = pairs_from_export(EXPORT, args.draw, 1)
+    teacher, thr = teacher_labels(real_img, real_lab, image, args.width, args.steps, out / "teacher.keras")
+    kept, score = select(label, teacher, args.keep)
     np.savez(out / "filtered.npz", image=image[kept], label=label[kept])
     np.savez(out / "unfiltered.npz", image=image[:args.keep], label=label[:args.keep])
     labelled = label.reshape(len(label), -1).max(1) > 0
-    np.savetxt(out / "scores.csv", np.stack([np.arange(len(score)), labelled, score,
-                                             np.isin(np.arange(len(score)), kept)], 1),
+    chosen = np.isin(np.arange(len(score)), kept)
+    np.savetxt(out / "scores.csv", np.stack([np.arange(len(score)), labelled, score, chosen], 1),
                fmt=["%d", "%d", "%.5f", "%d"], delimiter=",", header="pair,labelled,score,kept", comments="")
-    print(f"teacher threshold {thr:.4f}; {labelled.mean():.3f} of the draw labelled; kept labelled pairs' "
-          f"Dice with the teacher >= {score[kept][labelled[kept]].min():.3f} (all labelled: median "
-          f"{np.median(score[labelled]):.3f}); vessel fraction kept {label[kept].mean():.5f}, "
-          f"draw {label.mean():.5f}, real {fraction:.5f}")
+    print(f"teacher threshold {thr:.4f}; {labelled.mean():.3f} of the draw labelled; median Dice with the "
+          f"teacher of labelled pairs: kept {np.median(score[chosen & labelled]):.3f}, left out "
+          f"{np.median(score[~chosen & labelled]):.3f}, all {np.median(score[labelled]):.3f}; vessel fraction "
+          f"kept {label[kept].mean():.5f}, draw {label.mean():.5f}, real {fraction:.5f}")
 
 
 if __name__ == "__main__":

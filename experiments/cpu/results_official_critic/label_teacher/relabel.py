@@ -14,16 +14,34 @@ import argparse
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 import tf_vesselgan  # noqa: F401  (TF environment defaults)
 from tf_vesselgan.data.normalization import normalize
 from tf_vesselgan.data.pipeline import labelled_patches
 from tf_vesselgan.training.finalize import calibrate_threshold
-from tf_vesselgan.training.sampling import generate_from_export
+from tf_vesselgan.training.sampling import pairs_from_export
 from tf_vesselgan.training.snapshots import train_small_unet
 
 EXPORT = Path("saved_models/vessel_pairs_icbm/4")
+
+
+def teacher_labels(real_img, real_lab, image, width: float, steps: int, teacher_path: Path | None = None):
+    """The teacher's labels of `image` (bool) and their threshold, at which their vessel
+    fraction equals the real pairs'. The teacher (seed 7) is loaded from `teacher_path`
+    when that exists, else trained and, given a path, saved there."""
+    if teacher_path is not None and teacher_path.exists():
+        teacher = keras.models.load_model(teacher_path, compile=False)
+    else:
+        t0 = time.process_time()
+        teacher = train_small_unet(real_img, real_lab, width, steps, 3e-4, 7)
+        print(f"teacher: {time.process_time() - t0:.0f} CPU-seconds", flush=True)
+        if teacher_path is not None:
+            teacher.save(teacher_path)
+    prob = teacher.predict(normalize(image, "minmax")[..., None], batch_size=64, verbose=0)[..., 0]
+    thr = calibrate_threshold(prob, float(real_lab.mean()))
+    return prob > thr, thr
 
 
 def main() -> None:
@@ -36,16 +54,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     real_img, real_lab = labelled_patches(args.patches, 16000, "train", seed=1)
-    fraction = float(real_lab.mean())
     np.savez(out / "real5k.npz", image=real_img[:5000], label=real_lab[:5000])
-    image, label = map(np.concatenate, zip(*generate_from_export(EXPORT, 5000, 1)[0]))
+    image, label = pairs_from_export(EXPORT, 5000, 1)
     np.savez(out / "hard.npz", image=image, label=label)
-    t0 = time.process_time()
-    teacher = train_small_unet(real_img, real_lab, args.width, args.steps, 3e-4, 7)
-    print(f"teacher: {time.process_time() - t0:.0f} CPU-seconds")
-    prob = teacher.predict(normalize(image, "minmax")[..., None], batch_size=64, verbose=0)[..., 0]
-    thr = calibrate_threshold(prob, fraction)
-    relabelled = prob > thr
+    relabelled, thr = teacher_labels(real_img, real_lab, image, args.width, args.steps)
     np.savez(out / "teacher_cal.npz", image=image, label=relabelled.astype(np.uint8))
     agree = 2 * (relabelled & (label > 0)).sum() / (relabelled.sum() + label.sum())
     print(f"teacher threshold {thr:.4f}; Dice of its labels with the generator's: {agree:.4f}")
