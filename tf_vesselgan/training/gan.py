@@ -10,10 +10,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tf_vesselgan.data.normalization import normalize
 from tf_vesselgan.losses.adversarial import (dcgan_discriminator_loss, dcgan_generator_loss,
                                               feature_matching_loss, wasserstein_critic_loss,
                                               wasserstein_generator_loss)
-from tf_vesselgan.data.normalization import normalize
 from tf_vesselgan.losses.gradient_penalty import gradient_penalty
 from tf_vesselgan.training.augment import diff_augment
 from tf_vesselgan.training.strategy import in_multi_worker_mode
