@@ -106,7 +106,7 @@ def test_flags_do_not_bypass_validation_of_the_file(tmp_path, text):
 def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged():
     """Stage markers and run folders recorded before gan.dp, gan.label_blur, gan.label_min_intensity, gan.upsample,
     gan.label_head, gan.critic_layout, gan.critic_reals, gan.collapse_similarity_ceiling, gan.monitor_every,
-    gan.label_teacher_*,
+    gan.label_teacher_*, gan.lr_decay_from,
     study.dp_epsilons, study.phantom_shape and the phantom's contrast existed stay valid."""
     import hashlib
     import json
@@ -119,7 +119,7 @@ def test_a_later_key_at_its_default_leaves_the_hash_of_older_configs_unchanged()
     del before["gan"]["label_blur"]
     del before["gan"]["label_min_intensity"]
     for key in ("upsample", "label_head", "critic_layout", "critic_reals", "collapse_similarity_ceiling",
-                "monitor_every", "label_teacher_steps", "label_teacher_width", "label_teacher_weight"):
+                "monitor_every", "label_teacher_steps", "label_teacher_width", "label_teacher_weight", "lr_decay_from"):
         del before["gan"][key]
     del before["study"]["dp_epsilons"]
     del before["study"]["phantom_shape"]

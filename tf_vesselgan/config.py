@@ -96,6 +96,11 @@ class GANConfig:
     g_learning_rate: float | None = _opt(None, 0.0, 1.0)
     beta_1: float | None = _opt(None, 0.0, 1.0)
     beta_2: float | None = _opt(None, 0.0, 1.0)
+    # Learning-rate decay (None = off): both learning rates stay constant until this
+    # fraction of the training budget is spent, then fall linearly towards 0 at its end,
+    # set at each epoch's start. The budget's fraction is the larger of epochs done /
+    # gan.epochs and machine-seconds spent / gan.max_seconds (when set).
+    lr_decay_from: float | None = _opt(None, 0.0, 0.99)
     label_smoothing: bool = True
     feature_matching: str = _opt("replace", choices=("replace", "add", "off"))
     feature_matching_weight: float = _opt(1.0, 0.0, 1e6)
@@ -593,7 +598,7 @@ def to_dict(cfg) -> dict:
 LATER_DEFAULTS = {"GANConfig": {"dp": None, "label_blur": 0.0, "label_min_intensity": 0.0, "upsample": "transposed",
                                 "label_head": "shared", "critic_layout": "mirror", "critic_reals": "fresh",
                                 "collapse_similarity_ceiling": 0.5, "monitor_every": 1, "label_teacher_steps": 0,
-                                "label_teacher_width": 0.25, "label_teacher_weight": 1.0},
+                                "label_teacher_width": 0.25, "label_teacher_weight": 1.0, "lr_decay_from": None},
                   "StudyConfig": {"dp_epsilons": [], "phantom_shape": [128, 128, 64], "phantom_inflow_mm": 60.0,
                                   "phantom_fat": 0.78},
                   "DPConfig": {"planned_updates": None}}

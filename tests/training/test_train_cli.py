@@ -454,6 +454,43 @@ def test_resume_holds_a_budget_its_first_epoch_exhausted_however_fast_that_epoch
     assert _clock_at(one, 1, None)[1] is True
 
 
+def test_learning_rate_decay_factor_is_one_until_its_start_then_linear_to_zero():
+    from tf_vesselgan.training.budget import budget_fraction, decayed_rate_factor
+
+    assert [decayed_rate_factor(s, 0.5) for s in (0.0, 0.5, 0.75, 1.0)] == [1.0, 1.0, 0.5, 0.0]
+    assert decayed_rate_factor(0.9, 0.0) == pytest.approx(0.1)
+    assert budget_fraction(3, 10, 50.0, 100.0) == 0.5  # the time budget is further spent
+    assert budget_fraction(3, 10, 50.0, None) == 0.3
+    assert budget_fraction(3, 10, 500.0, 100.0) == 1.0
+
+
+def test_learning_rate_decay_sets_both_rates_per_epoch_from_the_configs_rates_across_a_resume(patches, tmp_path):
+    """gan.lr_decay_from 0.5 over 4 epochs: factors 1, 1, 1, 0.5; resumed to 6 epochs, the
+    factors follow the new budget (2/3, 1/3) from the config's rates, not from the decayed
+    rate the checkpoint restored."""
+    import tensorflow as tf
+    import yaml
+
+    from tf_vesselgan.config import from_dict
+    from tf_vesselgan.training.gan_trainer import train_gan
+
+    mapping = yaml.safe_load(GAN_YAML)
+    mapping["gan"].update(arch="dcgan", epochs=4, steps_per_epoch=1, lr_decay_from=0.5, d_learning_rate=0.001)
+    run = tmp_path / "run"
+    train_gan(patches / "patches", run, from_dict(mapping), verbose=0)
+    mapping["gan"]["epochs"] = 6
+    train_gan(patches / "patches", run, from_dict(mapping), resume=True, verbose=0)
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    factors = [float(r["learning_rate_factor"]) for r in rows]
+    assert factors == pytest.approx([1.0, 1.0, 1.0, 0.5, 2 / 3, 1 / 3])
+    tags, ea = tb_tags(run / "tensorboard")
+    assert "optimizer/learning_rate_factor" in tags
+    d_rates, g_rates = ([float(tf.make_ndarray(e.tensor_proto)) for e in ea.Tensors(f"optimizer/{k}_learning_rate")]
+                        for k in "dg")
+    assert d_rates == pytest.approx([0.001 * f for f in factors], rel=1e-5)
+    assert g_rates == pytest.approx([3e-4 * f for f in factors], rel=1e-5)  # the paper's DCGAN rate
+
+
 def test_quality_features_without_a_unet_is_refused_before_anything_is_written(patches, cli, tmp_path):
     cfg = tmp_path / "q.yaml"
     cfg.write_text(SAMPLING_YAML.replace("  quality_samples: 16\n",

@@ -75,3 +75,55 @@ class BudgetStop(keras.callbacks.Callback):
         if self.max_seconds is not None and machine + epoch_cost > self.max_seconds:
             self.exhausted = True
             self.model.stop_training = True
+
+
+def budget_fraction(epoch: int, epochs: int, machine_seconds: float, max_seconds: float | None) -> float:
+    """How much of a run's budget is spent: the larger of epochs done / epochs and
+    machine-seconds spent / max_seconds (when there is a time budget)."""
+    spent = epoch / epochs
+    if max_seconds is not None:
+        spent = max(spent, machine_seconds / max_seconds)
+    return min(spent, 1.0)
+
+
+def decayed_rate_factor(spent: float, decay_from: float) -> float:
+    """The learning rate's factor once `spent` of the budget is gone: 1 until `decay_from`,
+    then linear to 0 at the budget's end."""
+    if spent <= decay_from:
+        return 1.0
+    return max(0.0, (1.0 - spent) / (1.0 - decay_from))
+
+
+class LearningRateDecay(keras.callbacks.Callback):
+    """Sets each optimiser's learning rate to its base rate × `decayed_rate_factor` at every
+    epoch's start (gan.lr_decay_from); the factor is logged as `learning_rate_factor`.
+
+    The base rates come from the config, not from the optimisers, whose decayed rate a
+    resumed run restores from its checkpoint.
+
+    Args:
+        optimizers: the optimisers, each with the base rate it starts from.
+        decay_from: the budget fraction after which the rates fall.
+        epochs, max_seconds: the run's budget (gan.epochs, gan.max_seconds).
+        spent_seconds: callable returning the machine-seconds spent so far (BudgetStop.totals).
+    """
+
+    def __init__(self, optimizers: list[tuple[keras.optimizers.Optimizer, float]], decay_from: float,
+                 epochs: int, max_seconds: float | None, spent_seconds):
+        super().__init__()
+        self.optimizers = optimizers
+        self.decay_from = decay_from
+        self.epochs = epochs
+        self.max_seconds = max_seconds
+        self.spent_seconds = spent_seconds
+        self.factor = 1.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        spent = budget_fraction(epoch, self.epochs, self.spent_seconds(), self.max_seconds)
+        self.factor = decayed_rate_factor(spent, self.decay_from)
+        for optimizer, base in self.optimizers:
+            optimizer.learning_rate = base * self.factor
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate_factor"] = self.factor

@@ -21,6 +21,8 @@ def _scalar_name(key: str) -> str:
         return f"loss/{key}"
     if key.endswith("_seconds"):
         return f"time/{key}"
+    if key == "learning_rate_factor":
+        return f"optimizer/{key}"
     if key in QUALITY_KEYS:
         return f"quality/{key}"
     return f"critic/{key}"

@@ -23,7 +23,7 @@ from tf_vesselgan.models import critic as critic_model
 from tf_vesselgan.models import generator as generator_model
 from tf_vesselgan.models.critic import build_critic
 from tf_vesselgan.models.generator import build_generator
-from tf_vesselgan.training.budget import BudgetStop
+from tf_vesselgan.training.budget import BudgetStop, LearningRateDecay
 from tf_vesselgan.training.callbacks import EpochCheckpoint, GANMonitor, HistoryCSV, SignalStop
 from tf_vesselgan.training.dp_run import calibrated_dp_noise, dp_noise_seed, dp_steps_possible, dp_training
 from tf_vesselgan.training.ema import GeneratorEMA
@@ -59,12 +59,18 @@ def build_gan(g: GANConfig, patch_size: int, seed: int, synchronized_bn: bool = 
     else:
         gan = WGANGP(generator, critic, n_critic=g.n_critic, gp_weight=g.gp_weight,
                      reuse_reals=g.critic_reals == "reuse", **common)
-    lr, b1, b2 = PAPER_OPTIMIZERS[g.arch]
+    _, b1, b2 = PAPER_OPTIMIZERS[g.arch]
     b1 = g.beta_1 if g.beta_1 is not None else b1
     b2 = g.beta_2 if g.beta_2 is not None else b2
-    gan.compile(d_optimizer=keras.optimizers.Adam(g.d_learning_rate or lr, b1, b2),
-                g_optimizer=keras.optimizers.Adam(g.g_learning_rate or lr, b1, b2))
+    d_lr, g_lr = learning_rates(g)
+    gan.compile(d_optimizer=keras.optimizers.Adam(d_lr, b1, b2), g_optimizer=keras.optimizers.Adam(g_lr, b1, b2))
     return gan
+
+
+def learning_rates(g: GANConfig) -> tuple[float, float]:
+    """The (critic, generator) learning rates before any decay: the config's, else the paper's."""
+    lr = PAPER_OPTIMIZERS[g.arch][0]
+    return g.d_learning_rate or lr, g.g_learning_rate or lr
 
 
 def build_ema_generator(gan, g: GANConfig, patch_size: int, synchronized_bn: bool = False):
@@ -264,7 +270,10 @@ def _fit(t: _Training, ds, steps_per_epoch, accountant, clock: dict, patches_dir
                         persist_clock if t.chief else None)
     snapshots = Snapshots(run, t.sampler, g, t.cfg.seed, t.real_fraction, label_floor=t.label_floor,
                           clock=budget.totals, scorer=snapshot_scorer(t.cfg, patches_dir, manifest))
-    callbacks = [stopper, budget, *([accountant] if accountant else []),
+    decay = [] if g.lr_decay_from is None else [
+        LearningRateDecay(list(zip((t.gan.d_optimizer, t.gan.g_optimizer), learning_rates(g))), g.lr_decay_from,
+                          g.epochs, g.max_seconds, lambda: budget.totals()[0])]
+    callbacks = [stopper, budget, *decay, *([accountant] if accountant else []),
                  *_monitoring(t.gan, t.ema, t.cfg, run, t.replicas, snapshots, resume,
                               EpochCheckpoint(t.manager, t.epoch_var, g.checkpoint_every,
                                               interrupted=lambda: stopper.received is not None))]
